@@ -1,0 +1,3 @@
+//! A SAKURA Cloud IaaS API simulator.
+
+pub mod backing;

@@ -1,0 +1,93 @@
+//! Counts store calls, in total and per OSB request, so tests and benchmarks can assert what a
+//! request costs (one consistent read per idle poll, one read plus one write per transition).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::{Item, Key, Result, Store, WriteOp};
+
+/// Calls made, by kind.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub reads: AtomicU64,
+    pub queries: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+/// A plain copy of [`Counters`] at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub reads: u64,
+    pub queries: u64,
+    pub writes: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.reads + self.queries + self.writes
+    }
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Counts {
+        Counts {
+            reads: self.reads.load(Ordering::Relaxed),
+            queries: self.queries.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The counters of the OSB request this task is serving, if the API layer set them.
+    pub static REQUEST_COUNTERS: Arc<Counters>;
+}
+
+fn bump(pick: impl Fn(&Counters) -> &AtomicU64, total: &Counters) {
+    pick(total).fetch_add(1, Ordering::Relaxed);
+    let _ = REQUEST_COUNTERS.try_with(|c| pick(c).fetch_add(1, Ordering::Relaxed));
+}
+
+/// Wraps any store and counts every call made through it.
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    total: Arc<Counters>,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        CountingStore {
+            inner,
+            total: Arc::default(),
+        }
+    }
+
+    /// Counters over the life of the process.
+    pub fn totals(&self) -> Arc<Counters> {
+        self.total.clone()
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        bump(|c| &c.reads, &self.total);
+        self.inner.get(key).await
+    }
+
+    async fn query(&self, pk: &str) -> Result<Vec<Item>> {
+        bump(|c| &c.queries, &self.total);
+        self.inner.query(pk).await
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<()> {
+        bump(|c| &c.writes, &self.total);
+        self.inner.write(ops).await
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}

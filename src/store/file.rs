@@ -1,0 +1,1 @@
+//! Embedded file store (redb).

@@ -1,0 +1,119 @@
+//! Persistence for instance and binding records.
+//!
+//! The store is a tiny versioned key-value model that every backend can implement with the same
+//! guarantees: items live under `(pk, sk)`, every item carries a `version`, and every write is
+//! conditional (absent, or at an expected version). A batch of writes is atomic: all conditions
+//! hold and all writes happen, or nothing changes and [`Error::Conflict`] is returned. A loser of
+//! a race therefore re-reads; it never overwrites.
+//!
+//! Items whose `expires_at` lies in the past are tombstones that have run out: reads treat them as
+//! absent and [`Cond::Absent`] accepts them, so expiry does not depend on a backend's TTL sweeper.
+
+pub mod counting;
+pub mod dynamodb;
+pub mod file;
+pub mod memory;
+
+use async_trait::async_trait;
+
+/// The key of one item: `pk = instance#<id>`, `sk = meta` or `binding#<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn instance(instance_id: &str) -> Self {
+        Key {
+            pk: format!("instance#{instance_id}"),
+            sk: "meta".into(),
+        }
+    }
+
+    pub fn binding(instance_id: &str, binding_id: &str) -> Self {
+        Key {
+            pk: format!("instance#{instance_id}"),
+            sk: format!("binding#{binding_id}"),
+        }
+    }
+
+    /// The partition holding an instance and all its bindings.
+    pub fn instance_partition(instance_id: &str) -> String {
+        format!("instance#{instance_id}")
+    }
+}
+
+/// One stored item: an opaque JSON document plus the fields the store itself understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub key: Key,
+    /// Optimistic-locking counter; the first write of a key stores version 1.
+    pub version: u64,
+    /// Unix seconds after which the item counts as absent (tombstones only).
+    pub expires_at: Option<i64>,
+    /// The record, serialised as JSON by the layer above.
+    pub data: String,
+}
+
+/// The condition a write needs to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    /// The key is absent, or holds an expired tombstone.
+    Absent,
+    /// The key holds a live item at exactly this version.
+    Version(u64),
+}
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Store `item` (its `version` is the new version) if `cond` holds.
+    Put { item: Item, cond: Cond },
+    /// Remove the key if `cond` holds.
+    Delete { key: Key, cond: Cond },
+    /// Change nothing, but fail the batch unless `cond` holds.
+    Check { key: Key, cond: Cond },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A condition did not hold: someone else wrote first. Re-read and decide again.
+    #[error("conditional write lost a race")]
+    Conflict,
+    /// The backend failed (I/O, network, throttling beyond retries, corrupt data).
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The one persistence interface; memory, the embedded file store and DynamoDB implement it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A strongly consistent read of one live item.
+    async fn get(&self, key: &Key) -> Result<Option<Item>>;
+
+    /// All live items of a partition, ordered by `sk`.
+    async fn query(&self, pk: &str) -> Result<Vec<Item>>;
+
+    /// Apply all writes atomically, or none and return [`Error::Conflict`].
+    /// A batch names each key at most once.
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<()>;
+
+    /// A short name for logs ("memory", "file", "dynamodb").
+    fn kind(&self) -> &'static str;
+}
+
+/// Current time in Unix seconds, the clock all expiry decisions use.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether an item is an expired tombstone at `now`.
+pub fn is_expired(expires_at: Option<i64>, now: i64) -> bool {
+    matches!(expires_at, Some(t) if t <= now)
+}
