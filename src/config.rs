@@ -1,1 +1,197 @@
-//! Config.
+//! Configuration from the environment, read once at start and validated there; secrets are
+//! held in [`Secret`] so they cannot be printed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::binder::Mode;
+use crate::broker::Settings;
+use crate::secret::Secret;
+
+/// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
+pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
+/// SAKURA Cloud's API root, before `/{zone}`.
+pub const DEFAULT_API_ROOT: &str = "https://secure.sakura.ad.jp/cloud/zone";
+
+/// Where the broker keeps its records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChoice {
+    /// In memory (tests; lost at exit).
+    Memory,
+    /// The embedded file store at this path.
+    File(PathBuf),
+    /// A DynamoDB table, optionally at an emulator's endpoint.
+    DynamoDb { table: String, endpoint: Option<String> },
+}
+
+/// Everything the broker needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub broker_username: String,
+    /// `None` only in fake mode, where a random password is generated and printed.
+    pub broker_password: Option<Secret>,
+    pub fake_mode: bool,
+    pub api_root_url: String,
+    pub access_token: Secret,
+    pub access_token_secret: Secret,
+    pub zone: String,
+    pub zones: Vec<String>,
+    pub rate_limit: f64,
+    pub store: StoreChoice,
+    pub encryption_keys: Option<Secret>,
+    pub log_json: bool,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn parse<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -> Result<T, ConfigError> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+    }
+}
+
+fn truthy(value: Option<String>) -> bool {
+    matches!(value.as_deref().map(str::trim), Some("1" | "true" | "TRUE" | "yes" | "on"))
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let secret = |k: &str| get(k).filter(|v| !v.is_empty()).map(Secret::new);
+        let fake_mode = truthy(get("SAKURACLOUD_FAKE_MODE"));
+        let listen = parse("OSB_LISTEN", get("OSB_LISTEN"), SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let broker_username = get("OSB_USERNAME").filter(|v| !v.is_empty());
+        let broker_password = secret("OSB_PASSWORD");
+        if !fake_mode && (broker_username.is_none() || broker_password.is_none()) {
+            return Err(ConfigError(
+                "set OSB_USERNAME and OSB_PASSWORD (the broker's basic-auth credentials); only fake mode (SAKURACLOUD_FAKE_MODE=1) generates them".into(),
+            ));
+        }
+        let access_token = secret("SAKURACLOUD_ACCESS_TOKEN");
+        let access_token_secret = secret("SAKURACLOUD_ACCESS_TOKEN_SECRET");
+        if !fake_mode && (access_token.is_none() || access_token_secret.is_none()) {
+            return Err(ConfigError(
+                "set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator".into(),
+            ));
+        }
+        let zone = get("SAKURACLOUD_ZONE").filter(|v| !v.is_empty()).unwrap_or_else(|| "is1a".into());
+        let zones: Vec<String> = match get("OSB_ZONES").filter(|v| !v.trim().is_empty()) {
+            Some(list) => list.split(',').map(|z| z.trim().to_owned()).filter(|z| !z.is_empty()).collect(),
+            None => KNOWN_ZONES.iter().map(|z| z.to_string()).collect(),
+        };
+        if !zones.contains(&zone) {
+            return Err(ConfigError(format!("SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})", zones.join(", "))));
+        }
+        let store = match get("OSB_TABLE").filter(|v| !v.is_empty()) {
+            Some(table) => StoreChoice::DynamoDb { table, endpoint: get("DYNAMODB_ENDPOINT").filter(|v| !v.is_empty()) },
+            None => {
+                let dir = get("OSB_DATA_DIR").filter(|v| !v.is_empty()).unwrap_or_else(|| "./data".into());
+                StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
+            }
+        };
+        let default_binding_mode = parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), Mode::Dedicated)?;
+        let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
+        let defaults = Settings::default();
+        let settings = Settings {
+            provision_timeout: parse("OSB_PROVISION_TIMEOUT_SECS", get("OSB_PROVISION_TIMEOUT_SECS"), defaults.provision_timeout)?,
+            update_timeout: parse("OSB_UPDATE_TIMEOUT_SECS", get("OSB_UPDATE_TIMEOUT_SECS"), defaults.update_timeout)?,
+            deprovision_timeout: parse(
+                "OSB_DEPROVISION_TIMEOUT_SECS",
+                get("OSB_DEPROVISION_TIMEOUT_SECS"),
+                defaults.deprovision_timeout,
+            )?,
+            claim_lease: parse("OSB_CLAIM_LEASE_SECS", get("OSB_CLAIM_LEASE_SECS"), defaults.claim_lease)?,
+            tombstone_ttl: parse("OSB_TOMBSTONE_TTL_SECS", get("OSB_TOMBSTONE_TTL_SECS"), defaults.tombstone_ttl)?,
+            retry_after: parse("OSB_RETRY_AFTER_SECS", get("OSB_RETRY_AFTER_SECS"), if fake_mode { 2 } else { 10 })?,
+            default_binding_mode,
+        };
+        Ok(Config {
+            listen,
+            broker_username: broker_username.unwrap_or_else(|| "broker".into()),
+            broker_password,
+            fake_mode,
+            api_root_url: get("SAKURACLOUD_API_ROOT_URL")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_API_ROOT.into())
+                .trim_end_matches('/')
+                .to_owned(),
+            access_token: access_token.unwrap_or_else(|| Secret::new("fake-token")),
+            access_token_secret: access_token_secret.unwrap_or_else(|| Secret::new("fake-secret")),
+            zone,
+            zones,
+            rate_limit: parse("SAKURACLOUD_RATE_LIMIT", get("SAKURACLOUD_RATE_LIMIT"), 5.0)?,
+            store,
+            encryption_keys,
+            log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
+            settings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn outside_fake_mode_broker_credentials_are_required() {
+        let err = config(&[]).unwrap_err().to_string();
+        assert!(err.contains("OSB_USERNAME") && err.contains("OSB_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn outside_fake_mode_sakura_credentials_are_required() {
+        let err = config(&[("OSB_USERNAME", "u"), ("OSB_PASSWORD", "p")]).unwrap_err().to_string();
+        assert!(err.contains("SAKURACLOUD_ACCESS_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn fake_mode_has_defaults_and_a_file_store() {
+        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert!(c.fake_mode && c.broker_password.is_none());
+        assert_eq!(c.store, StoreChoice::File(PathBuf::from("./data/osb-sacloud.redb")));
+        assert_eq!(c.zone, "is1a");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn table_selects_dynamodb_and_bad_numbers_are_named() {
+        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("OSB_TABLE", "t"), ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5005")])
+            .unwrap();
+        assert_eq!(c.store, StoreChoice::DynamoDb { table: "t".into(), endpoint: Some("http://127.0.0.1:5005".into()) });
+        let err = config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("SAKURACLOUD_RATE_LIMIT", "fast")]).unwrap_err();
+        assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = config(&[
+            ("OSB_USERNAME", "u"),
+            ("OSB_PASSWORD", "broker-pass-123"),
+            ("SAKURACLOUD_ACCESS_TOKEN", "tok-abc"),
+            ("SAKURACLOUD_ACCESS_TOKEN_SECRET", "sec-def"),
+            ("OSB_ENCRYPTION_KEYS", "a2V5LWtleS1rZXk="),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        for secret in ["broker-pass-123", "tok-abc", "sec-def", "a2V5LWtleS1rZXk="] {
+            assert!(!printed.contains(secret), "{secret} leaked into {printed}");
+        }
+    }
+}

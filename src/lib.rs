@@ -4,6 +4,7 @@
 //! (`axum::serve`). See DESIGN notes in the README for the layers.
 
 pub mod api;
+pub mod app;
 pub mod binder;
 pub mod broker;
 pub mod catalog;

@@ -1,1 +1,134 @@
-fn main() {}
+//! `osb-sacloud`: on AWS Lambda (when `AWS_LAMBDA_RUNTIME_API` is set) the router is handed to
+//! `lambda_http`; otherwise the subcommand runs (`serve` by default).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use osb_sacloud::app;
+use osb_sacloud::config::{Config, StoreChoice};
+use osb_sacloud::sacloud::simulator::{SimulatorConfig, serve_standalone};
+
+#[derive(Parser)]
+#[command(name = "osb-sacloud", version, about = "Open Service Broker for SAKURA Cloud database appliances")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreArg {
+    Memory,
+    File,
+    Dynamodb,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OSB API on OSB_LISTEN (default 127.0.0.1:8080).
+    Serve {
+        /// Override the store chosen from the environment (memory is for tests).
+        #[arg(long, value_enum)]
+        store: Option<StoreArg>,
+    },
+    /// Run the SAKURA Cloud API simulator alone.
+    Simulator {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+    /// Create the DynamoDB table named by OSB_TABLE (PAY_PER_REQUEST, TTL on expires_at).
+    CreateTable,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json_logs = std::env::var("OSB_LOG_FORMAT").is_ok_and(|v| v == "json");
+    init_logging(json_logs);
+    let result = match cli.command.unwrap_or(Command::Serve { store: None }) {
+        Command::Serve { store } => serve(store).await,
+        Command::Simulator { listen } => serve_standalone(SimulatorConfig::from_env(), listen).await.map_err(|e| e.to_string()),
+        Command::CreateTable => create_table().await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("osb-sacloud: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(store: Option<StoreArg>) -> Result<(), String> {
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    match store {
+        Some(StoreArg::Memory) => config.store = StoreChoice::Memory,
+        Some(StoreArg::File) if !matches!(config.store, StoreChoice::File(_)) => {
+            config.store = StoreChoice::File("./data/osb-sacloud.redb".into());
+        }
+        Some(StoreArg::Dynamodb) if !matches!(config.store, StoreChoice::DynamoDb { .. }) => {
+            return Err("--store dynamodb needs OSB_TABLE (and DYNAMODB_ENDPOINT for an emulator)".into());
+        }
+        _ => {}
+    }
+    let app = app::build(&config).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(sim) = &app.simulator {
+        tracing::info!(simulator = %sim.root_url(), "fake mode: SAKURA Cloud simulator running in-process");
+    }
+    if app.ephemeral_key {
+        tracing::warn!("fake mode: no OSB_ENCRYPTION_KEYS, using an ephemeral key (dedicated bindings will not survive a restart)");
+    }
+    if app.generated_password {
+        // Printed once, to the terminal of the person who started fake mode.
+        println!("osb-sacloud broker: http://{addr}  username: {}  password: {}", app.username, app.password.expose());
+    }
+    tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, "serving the OSB API");
+    axum::serve(listener, app.router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn create_table() -> Result<(), String> {
+    let table = std::env::var("OSB_TABLE").map_err(|_| "set OSB_TABLE to the table name".to_string())?;
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|v| !v.is_empty());
+    let store = osb_sacloud::store::dynamodb::DynamoStore::from_env(table.clone(), endpoint).await;
+    store.create_table().await.map_err(|e| e.to_string())?;
+    println!("table {table} is ready");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

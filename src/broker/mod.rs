@@ -1,1 +1,186 @@
-//! broker
+//! The broker's domain: provision, update, deprovision, bind, unbind and `last_operation` as a
+//! poll-driven state machine over stored records (DESIGN.md "Statelessness").
+//!
+//! Every method here can run in any process at any time, concurrently with others for the same
+//! instance: each state change is a conditional write, each SAKURA side effect is claimed first,
+//! and a loser of a race re-reads instead of overwriting. No HTTP types live here.
+
+mod bind;
+mod create;
+mod deprovision;
+mod provision;
+pub mod records;
+mod repo;
+mod steps;
+mod update;
+
+use std::sync::Arc;
+
+pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
+pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
+pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
+pub use records::{OpState, Operation};
+pub use update::{UpdateOutcome, UpdateRequest};
+
+use crate::binder::Mode;
+use crate::binder::crypto::Keyring;
+use crate::catalog::Catalog;
+use crate::sacloud;
+use crate::store::Store;
+use repo::Repo;
+
+/// What the broker tells the API layer went wrong; each maps to one OSB status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request is malformed or names unknown things.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such instance or binding (or not yet usable).
+    #[error("{0}")]
+    NotFound(String),
+    /// 410: it is gone (or never existed) and a DELETE has nothing to do.
+    #[error("{0}")]
+    Gone(String),
+    /// 409: the id exists with different attributes.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422 AsyncRequired.
+    #[error("this service plan requires client support for asynchronous service operations; send accepts_incomplete=true")]
+    AsyncRequired,
+    /// 422 ConcurrencyError: another operation on this instance is running.
+    #[error("{0}")]
+    Concurrency(String),
+    /// 422 without a code: a valid request the broker cannot carry out (e.g. a plan change).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 502: SAKURA Cloud or the database could not be reached or refused, for a synchronous step.
+    #[error("{0}")]
+    Upstream(String),
+    /// 500: the broker's own machinery failed (store I/O, corrupt record).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::store::Error> for Error {
+    fn from(e: crate::store::Error) -> Self {
+        Error::Internal(format!("state store: {e}"))
+    }
+}
+
+/// Timings and policies of the state machine, from config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Seconds a provision may take before it ends `failed`.
+    pub provision_timeout: i64,
+    pub update_timeout: i64,
+    pub deprovision_timeout: i64,
+    /// Seconds after which a claimed side effect counts as abandoned and may be taken over.
+    pub claim_lease: i64,
+    /// Seconds a tombstone lives after a deprovision or unbind.
+    pub tombstone_ttl: i64,
+    /// The `Retry-After` the API sends on polls, in seconds.
+    pub retry_after: u64,
+    /// The binding mode when a bind does not ask for one.
+    pub default_binding_mode: Mode,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            provision_timeout: 60 * 60,
+            update_timeout: 30 * 60,
+            deprovision_timeout: 30 * 60,
+            claim_lease: 60,
+            tombstone_ttl: 24 * 60 * 60,
+            retry_after: 10,
+            default_binding_mode: Mode::Dedicated,
+        }
+    }
+}
+
+/// The answer to a `last_operation` poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastOperation {
+    pub state: OpState,
+    pub description: String,
+    pub kind: records::OpKind,
+}
+
+/// The broker: one per process, shared by all requests.
+pub struct Broker {
+    repo: Repo,
+    sakura: sacloud::Client,
+    catalog: Arc<Catalog>,
+    keyring: Option<Keyring>,
+    settings: Settings,
+}
+
+impl Broker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sakura: sacloud::Client,
+        catalog: Arc<Catalog>,
+        keyring: Option<Keyring>,
+        settings: Settings,
+    ) -> Self {
+        Broker { repo: Repo::new(store), sakura, catalog, keyring, settings }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// `GET /v2/service_instances/{instance_id}/last_operation`: advance the current operation by
+    /// at most one step and report it. The `operation` token is not needed: the instance's
+    /// current or latest operation is reported whatever token the platform sends.
+    pub async fn last_operation(&self, instance_id: &str) -> Result<LastOperation, Error> {
+        let Some(mut record) = self.repo.instance(instance_id).await? else {
+            return Err(Error::NotFound(format!("service instance {instance_id} does not exist")));
+        };
+        self.step(&mut record).await?;
+        let op = &record.operation;
+        let description = match op.state {
+            OpState::InProgress => format!("{} ({})", op.description, elapsed(op.started_at)),
+            _ => op.description.clone(),
+        };
+        Ok(LastOperation { state: op.state, description, kind: op.kind })
+    }
+}
+
+/// A random operation token or password-safe string of `len` alphanumeric characters.
+pub(crate) fn random_alnum(len: usize) -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+/// A new operation token naming its kind, e.g. `provision-9f2c…`.
+pub(crate) fn new_token(kind: records::OpKind) -> String {
+    let word = match kind {
+        records::OpKind::Provision => "provision",
+        records::OpKind::Update => "update",
+        records::OpKind::Deprovision => "deprovision",
+    };
+    format!("{word}-{}", random_alnum(20).to_lowercase())
+}
+
+/// "2m10s" since `since` (Unix seconds).
+pub(crate) fn elapsed(since: i64) -> String {
+    let secs = (crate::store::now_unix() - since).max(0);
+    if secs >= 3600 {
+        format!("{}h{}m", secs / 3600, (secs % 3600) / 60)
+    } else if secs >= 60 {
+        format!("{}m{}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// A random broker password for fake mode (printed once at start).
+pub fn random_password() -> String {
+    random_alnum(24)
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the test tools it needs, checks that the real
+# MariaDB and PostgreSQL servers answer (failing loudly if not), starts the DynamoDB emulator,
+# then runs formatting, lint and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+log "test tools"
+if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.0'
+fi
+
+log "database servers (MariaDB 127.0.0.1:3306, PostgreSQL 127.0.0.1:5432)"
+scripts/check-databases.sh
+
+log "DynamoDB emulator"
+if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
+    MOTO_PORT="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+    scripts/moto.sh start "$MOTO_PORT"
+    trap 'scripts/moto.sh stop "$MOTO_PORT"' EXIT
+    export DYNAMODB_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+fi
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}" AWS_REGION="${AWS_REGION:-us-east-1}"
+export SIMULATOR_MARIADB_URL="${SIMULATOR_MARIADB_URL:-mysql://root@127.0.0.1:3306/}"
+export SIMULATOR_POSTGRES_URL="${SIMULATOR_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --locked -- --test-threads="${TEST_THREADS:-4}"

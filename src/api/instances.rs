@@ -1,0 +1,176 @@
+//! Service instance endpoints: translate HTTP to broker calls and broker results to status codes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{OsbJson, OsbPath, OsbQuery, Version, check_id, required};
+use crate::broker::records::OpKind;
+use crate::broker::{
+    Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, OpState, ProvisionOutcome, ProvisionRequest,
+    UpdateOutcome, UpdateRequest,
+};
+use crate::catalog::ApiVersion;
+
+#[derive(Deserialize)]
+pub struct ProvisionBody {
+    service_id: Option<String>,
+    plan_id: Option<String>,
+    parameters: Option<Value>,
+    context: Option<Value>,
+    maintenance_info: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    service_id: Option<String>,
+    plan_id: Option<String>,
+    parameters: Option<Value>,
+    maintenance_info: Option<Value>,
+}
+
+/// The catalog declares no `maintenance_info`, so a platform that sends a version is out of step.
+fn check_maintenance_info(info: &Option<Value>) -> Result<(), ApiError> {
+    match info {
+        Some(Value::Object(m)) if m.get("version").is_some_and(|v| !v.is_null()) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "MaintenanceInfoConflict",
+            "this plan declares no maintenance_info; fetch the catalog again and send none",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn operation_body(status: StatusCode, operation: String) -> Response {
+    (status, Json(json!({ "operation": operation }))).into_response()
+}
+
+fn empty(status: StatusCode) -> Response {
+    (status, Json(json!({}))).into_response()
+}
+
+/// `PUT /v2/service_instances/{instance_id}`.
+pub async fn put_instance(
+    State(broker): State<Arc<Broker>>,
+    OsbPath(instance_id): OsbPath<String>,
+    query: OsbQuery,
+    OsbJson(body): OsbJson<ProvisionBody>,
+) -> Result<Response, ApiError> {
+    check_id("instance", &instance_id)?;
+    let service_id = required(body.service_id, "service_id")?;
+    let plan_id = required(body.plan_id, "plan_id")?;
+    check_maintenance_info(&body.maintenance_info)?;
+    let outcome = broker
+        .provision(ProvisionRequest {
+            instance_id,
+            service_id,
+            plan_id,
+            parameters: body.parameters,
+            context: body.context,
+            accepts_incomplete: query.accepts_incomplete(),
+        })
+        .await?;
+    Ok(match outcome {
+        ProvisionOutcome::Started { operation } | ProvisionOutcome::InProgress { operation } => {
+            operation_body(StatusCode::ACCEPTED, operation)
+        }
+        ProvisionOutcome::Exists => empty(StatusCode::OK),
+    })
+}
+
+/// `PATCH /v2/service_instances/{instance_id}`.
+pub async fn patch_instance(
+    State(broker): State<Arc<Broker>>,
+    OsbPath(instance_id): OsbPath<String>,
+    query: OsbQuery,
+    OsbJson(body): OsbJson<UpdateBody>,
+) -> Result<Response, ApiError> {
+    check_id("instance", &instance_id)?;
+    let service_id = required(body.service_id, "service_id")?;
+    check_maintenance_info(&body.maintenance_info)?;
+    let outcome = broker
+        .update(UpdateRequest {
+            instance_id,
+            service_id,
+            plan_id: body.plan_id,
+            parameters: body.parameters,
+            accepts_incomplete: query.accepts_incomplete(),
+        })
+        .await?;
+    Ok(match outcome {
+        UpdateOutcome::InProgress { operation } => operation_body(StatusCode::ACCEPTED, operation),
+        UpdateOutcome::Unchanged => empty(StatusCode::OK),
+    })
+}
+
+/// `DELETE /v2/service_instances/{instance_id}`.
+pub async fn delete_instance(
+    State(broker): State<Arc<Broker>>,
+    OsbPath(instance_id): OsbPath<String>,
+    query: OsbQuery,
+) -> Result<Response, ApiError> {
+    check_id("instance", &instance_id)?;
+    let service_id = query.required("service_id")?;
+    let plan_id = query.required("plan_id")?;
+    let outcome = broker
+        .deprovision(DeprovisionRequest {
+            instance_id,
+            service_id,
+            plan_id,
+            accepts_incomplete: query.accepts_incomplete(),
+        })
+        .await?;
+    Ok(match outcome {
+        DeprovisionOutcome::InProgress { operation } => operation_body(StatusCode::ACCEPTED, operation),
+        DeprovisionOutcome::Done => empty(StatusCode::OK),
+    })
+}
+
+/// `GET /v2/service_instances/{instance_id}`.
+pub async fn get_instance(
+    State(broker): State<Arc<Broker>>,
+    OsbPath(instance_id): OsbPath<String>,
+) -> Result<Response, ApiError> {
+    check_id("instance", &instance_id)?;
+    let view = broker.get_instance(&instance_id).await?;
+    let body = json!({ "service_id": view.service_id, "plan_id": view.plan_id, "parameters": view.parameters });
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// `GET /v2/service_instances/{instance_id}/last_operation`. The `operation` parameter is
+/// accepted but not needed: the instance's current or latest operation is reported.
+pub async fn instance_last_operation(
+    State(broker): State<Arc<Broker>>,
+    Version(version): Version,
+    OsbPath(instance_id): OsbPath<String>,
+) -> Result<Response, ApiError> {
+    check_id("instance", &instance_id)?;
+    let last = broker.last_operation(&instance_id).await?;
+    Ok(last_operation_response(&last, version, broker.settings().retry_after))
+}
+
+/// The `last_operation` body (fields gated by version) with `Retry-After`.
+pub fn last_operation_response(last: &LastOperation, version: ApiVersion, retry_after: u64) -> Response {
+    let mut body = json!({ "state": last.state.as_osb(), "description": last.description });
+    if version.at_least(15) && last.state == OpState::Failed {
+        match last.kind {
+            OpKind::Update => {
+                body["instance_usable"] = json!(true);
+                body["update_repeatable"] = json!(true);
+            }
+            OpKind::Deprovision => body["instance_usable"] = json!(false),
+            OpKind::Provision => {}
+        }
+    }
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}

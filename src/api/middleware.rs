@@ -1,0 +1,162 @@
+//! Cross-cutting OSB rules, applied to every route but `/healthz`: request-identity echo, basic
+//! auth (401), `X-Broker-API-Version` (412), originating identity (decoded, audited), and the
+//! per-request store call counters.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::catalog::ApiVersion;
+use crate::secret::Secret;
+use crate::store::counting::{Counters, REQUEST_COUNTERS};
+
+const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
+const ORIGINATING_IDENTITY: &str = "x-broker-api-originating-identity";
+const API_VERSION: &str = "x-broker-api-version";
+
+/// The broker's basic-auth credentials, kept as digests so comparison takes constant time
+/// whatever the length of what was sent.
+#[derive(Clone)]
+pub struct BasicAuth {
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BasicAuth(***)")
+    }
+}
+
+impl BasicAuth {
+    pub fn new(username: &str, password: &Secret) -> Self {
+        BasicAuth { digest: digest_of(username, password.expose()) }
+    }
+
+    fn accepts(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(pair) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, pass)) = pair.split_once(':') else {
+            return false;
+        };
+        digest_of(user, pass).ct_eq(&self.digest).into()
+    }
+}
+
+fn digest_of(user: &str, pass: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((user.len() as u64).to_be_bytes());
+    h.update(user.as_bytes());
+    h.update(pass.as_bytes());
+    h.finalize().into()
+}
+
+/// Echo `X-Broker-API-Request-Identity` on every answer, errors included.
+pub async fn request_identity(request: Request, next: Next) -> Response {
+    let identity = request.headers().get(REQUEST_IDENTITY).cloned();
+    let mut response = next.run(request).await;
+    if let Some(identity) = identity {
+        response.headers_mut().insert(REQUEST_IDENTITY, identity);
+    }
+    response
+}
+
+/// 401 unless the request carries the broker's basic-auth credentials.
+pub async fn basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
+    if !auth.accepts(request.headers()) {
+        tracing::info!(method = %request.method(), path = %request.uri().path(), "rejected: bad or missing credentials");
+        return ApiError::unauthorized().into_response();
+    }
+    next.run(request).await
+}
+
+/// 412 unless `X-Broker-API-Version` names 2.13 or later; the version goes into the request's
+/// extensions so handlers can leave out newer fields.
+pub async fn api_version(mut request: Request, next: Next) -> Response {
+    let raw = request.headers().get(API_VERSION).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+    let version = raw.as_deref().and_then(ApiVersion::parse).filter(ApiVersion::is_supported);
+    let Some(version) = version else {
+        return ApiError::version_unsupported(raw.as_deref()).into_response();
+    };
+    request.extensions_mut().insert(version);
+    next.run(request).await
+}
+
+/// Who asked, per `X-Broker-API-Originating-Identity` (`<platform> <base64 JSON>`).
+#[derive(Debug, Clone, Default)]
+pub struct Originator {
+    pub platform: String,
+    pub user: String,
+}
+
+fn decode_originator(value: &HeaderValue) -> Option<Originator> {
+    let text = value.to_str().ok()?;
+    let (platform, encoded) = text.trim().split_once(' ')?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let user = ["username", "user_id", "uid"]
+        .iter()
+        .find_map(|k| json.get(k).and_then(|v| v.as_str()))
+        .unwrap_or("")
+        .to_owned();
+    Some(Originator { platform: platform.to_owned(), user })
+}
+
+/// Decode the originating identity (400 when malformed), count store calls, and write one audit
+/// line per mutating request.
+pub async fn audit(request: Request, next: Next) -> Response {
+    let originator = match request.headers().get(ORIGINATING_IDENTITY) {
+        None => None,
+        Some(value) => match decode_originator(value) {
+            Some(o) => Some(o),
+            None => {
+                return ApiError::malformed(
+                    "X-Broker-API-Originating-Identity must be `<platform> <base64-encoded JSON>`",
+                )
+                .into_response();
+            }
+        },
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_identity = request
+        .headers()
+        .get(REQUEST_IDENTITY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let counters = Arc::new(Counters::default());
+    let response = REQUEST_COUNTERS.scope(counters.clone(), next.run(request)).await;
+    let calls = counters.snapshot();
+    tracing::debug!(%method, %path, store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
+    if method != Method::GET {
+        let o = originator.unwrap_or_default();
+        tracing::info!(
+            target: "audit",
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            platform = %o.platform,
+            user = %o.user,
+            request_identity = %request_identity,
+            "osb request"
+        );
+    }
+    response
+}

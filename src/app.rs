@@ -1,0 +1,113 @@
+//! Assembly: from a [`Config`] to a running broker's parts (store, SAKURA client, simulator in
+//! fake mode, keyring, router). Used by `main` and by the tests alike.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::api::middleware::BasicAuth;
+use crate::binder::Mode;
+use crate::binder::crypto::Keyring;
+use crate::broker::Broker;
+use crate::catalog::Catalog;
+use crate::config::{Config, StoreChoice};
+use crate::sacloud::simulator::{Simulator, SimulatorConfig};
+use crate::sacloud::{Client, ClientConfig};
+use crate::secret::Secret;
+use crate::store::counting::{Counters, CountingStore};
+use crate::store::dynamodb::DynamoStore;
+use crate::store::file::FileStore;
+use crate::store::memory::MemoryStore;
+use crate::store::Store;
+
+/// A built broker and what came up with it.
+pub struct App {
+    pub router: Router,
+    pub broker: Arc<Broker>,
+    pub sakura: Client,
+    /// Store calls over the life of the process.
+    pub store_calls: Arc<Counters>,
+    /// The in-process simulator (fake mode only).
+    pub simulator: Option<Simulator>,
+    /// The broker's basic-auth credentials (generated in fake mode when not configured).
+    pub username: String,
+    pub password: Secret,
+    /// Whether the password was generated (so `serve` prints it once).
+    pub generated_password: bool,
+    /// Whether the encryption key was generated (fake mode without OSB_ENCRYPTION_KEYS).
+    pub ephemeral_key: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// Open the store the config names.
+pub async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match choice {
+        StoreChoice::Memory => Arc::new(MemoryStore::new()),
+        StoreChoice::File(path) => Arc::new(FileStore::open(path).map_err(|e| StartError(e.to_string()))?),
+        StoreChoice::DynamoDb { table, endpoint } => Arc::new(DynamoStore::from_env(table.clone(), endpoint.clone()).await),
+    })
+}
+
+/// Build everything from `config`. In fake mode the simulator starts on a loopback port and the
+/// real client is pointed at it.
+pub async fn build(config: &Config) -> Result<App, StartError> {
+    let store = open_store(&config.store).await?;
+    build_with_store(config, store).await
+}
+
+/// Like [`build`], with a store supplied by the caller (tests share one between brokers).
+pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<App, StartError> {
+    let (simulator, root_url) = if config.fake_mode {
+        let mut sim_config = SimulatorConfig::from_env();
+        sim_config.access_token = config.access_token.expose().to_owned();
+        sim_config.access_token_secret = config.access_token_secret.expose().to_owned();
+        let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| StartError(format!("the SAKURA Cloud simulator could not start: {e}")))?;
+        let root = sim.root_url();
+        (Some(sim), root)
+    } else {
+        (None, config.api_root_url.clone())
+    };
+    let mut client_config = ClientConfig::new(root_url, config.access_token.clone(), config.access_token_secret.clone());
+    client_config.rate_limit_per_sec = config.rate_limit;
+    let sakura = Client::new(client_config).map_err(|e| StartError(format!("SAKURA Cloud client: {e}")))?;
+
+    let (keyring, ephemeral_key) = match &config.encryption_keys {
+        Some(keys) => (Some(Keyring::from_config(keys.expose()).map_err(|e| StartError(format!("OSB_ENCRYPTION_KEYS: {e}")))?), false),
+        None if config.fake_mode => (Some(Keyring::ephemeral()), true),
+        None if config.settings.default_binding_mode == Mode::Dedicated => {
+            return Err(StartError(
+                "dedicated bindings (OSB_BINDING_MODE=dedicated, the default) need OSB_ENCRYPTION_KEYS: comma-separated base64 32-byte keys, newest first (e.g. `openssl rand -base64 32`); or set OSB_BINDING_MODE=shared".into(),
+            ));
+        }
+        None => (None, false),
+    };
+
+    let counting = CountingStore::new(store);
+    let store_calls = counting.totals();
+    let catalog = Arc::new(Catalog::new(config.zones.clone(), config.zone.clone()));
+    let broker = Arc::new(Broker::new(Arc::new(counting), sakura.clone(), catalog, keyring, config.settings.clone()));
+
+    let (password, generated_password) = match &config.broker_password {
+        Some(p) => (p.clone(), false),
+        None => (Secret::new(crate::broker::random_password()), true),
+    };
+    let auth = BasicAuth::new(&config.broker_username, &password);
+    let router = crate::api::router(broker.clone(), auth);
+    Ok(App {
+        router,
+        broker,
+        sakura,
+        store_calls,
+        simulator,
+        username: config.broker_username.clone(),
+        password,
+        generated_password,
+        ephemeral_key,
+    })
+}

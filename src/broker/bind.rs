@@ -1,0 +1,368 @@
+//! Bindings: `PUT`, `GET` and `DELETE /v2/service_instances/{instance_id}/service_bindings/{binding_id}`
+//! and the binding's `last_operation`. Binds are synchronous.
+//!
+//! `shared` hands out the appliance's admin account, read from SAKURA Cloud each time.
+//! `dedicated` records the binding (user name and sealed password) *before* creating the database
+//! user, and user creation is idempotent, so a crash in between heals on the next identical PUT
+//! and an unbind of a half-made binding still drops whatever was made.
+
+use serde_json::Value;
+
+use super::records::{BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState};
+use super::{Broker, Error, LastOperation};
+use crate::binder::{self, AdminAccount, Credentials, Mode};
+use crate::sacloud::{Database, Engine};
+use crate::secret::Secret;
+use crate::store::now_unix;
+
+#[derive(Debug, Clone)]
+pub struct BindRequest {
+    pub instance_id: String,
+    pub binding_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    pub parameters: Option<Value>,
+    pub bind_resource: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnbindRequest {
+    pub instance_id: String,
+    pub binding_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+}
+
+/// What the platform gets for a binding.
+#[derive(Debug, Clone)]
+pub struct BindingView {
+    pub credentials: Value,
+    pub parameters: Value,
+}
+
+#[derive(Debug, Clone)]
+pub enum BindOutcome {
+    /// 201: this request made the binding.
+    Created(BindingView),
+    /// 200: the identical binding exists.
+    Exists(BindingView),
+}
+
+impl Broker {
+    /// `PUT .../service_bindings/{binding_id}`.
+    pub async fn bind(&self, req: BindRequest) -> Result<BindOutcome, Error> {
+        let plan = self.catalog.plan(&req.service_id, &req.plan_id).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let params = self.catalog.validate_bind(plan, req.parameters.as_ref()).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let mode = match params.mode.as_deref() {
+            Some(m) => m.parse::<Mode>().map_err(|_| Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}")))?,
+            None => self.settings.default_binding_mode,
+        };
+        let parameters = super::provision::normalise(req.parameters.clone());
+        let bind_resource = req.bind_resource.clone().unwrap_or(Value::Null);
+        loop {
+            let instance = self.bindable_instance(&req).await?;
+            let existing = self.repo.binding(&req.instance_id, &req.binding_id).await?;
+            let version = match existing {
+                Some(b) if b.state != BindingState::Gone => {
+                    if b.service_id != req.service_id || b.plan_id != req.plan_id || b.parameters != parameters {
+                        return Err(Error::Conflict(format!(
+                            "service binding {} already exists with a different service, plan or parameters",
+                            req.binding_id
+                        )));
+                    }
+                    return self.bind_again(&instance, b).await.map(BindOutcome::Exists);
+                }
+                Some(tombstone) => tombstone.version,
+                None => 0,
+            };
+            let mut record = BindingRecord {
+                instance_id: req.instance_id.clone(),
+                binding_id: req.binding_id.clone(),
+                service_id: req.service_id.clone(),
+                plan_id: req.plan_id.clone(),
+                parameters: parameters.clone(),
+                bind_resource: bind_resource.clone(),
+                mode,
+                state: if mode == Mode::Shared { BindingState::Bound } else { BindingState::Creating },
+                username: None,
+                sealed_password: None,
+                endpoint: None,
+                created_at: now_unix(),
+                version,
+            };
+            if mode == Mode::Shared {
+                // Read the credentials before recording, so a failure leaves nothing behind.
+                let db = self.appliance_of(&instance).await?;
+                let view = self.shared_view(&instance, &db, &record)?;
+                let ops = vec![self.repo.check_instance_op(&instance), self.repo.put_binding_op(&record, None)?];
+                if self.repo.commit(ops).await? {
+                    tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "shared binding created");
+                    return Ok(BindOutcome::Created(view));
+                }
+                continue;
+            }
+            let keyring = self.keyring()?;
+            let username = binder::generate_username(&req.binding_id);
+            let password = binder::generate_password();
+            record.username = Some(username);
+            record.sealed_password = Some(keyring.seal(password.expose()));
+            let ops = vec![self.repo.check_instance_op(&instance), self.repo.put_binding_op(&record, None)?];
+            if !self.repo.commit(ops).await? {
+                continue;
+            }
+            record.version += 1;
+            let view = self.finish_dedicated(&instance, record, password, true).await?;
+            tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
+            return Ok(BindOutcome::Created(view));
+        }
+    }
+
+    /// The instance a bind targets, if it can be bound now.
+    async fn bindable_instance(&self, req: &BindRequest) -> Result<InstanceRecord, Error> {
+        let id = &req.instance_id;
+        let Some(instance) = self.repo.instance(id).await?.filter(|r| r.state != InstanceState::Gone) else {
+            return Err(Error::NotFound(format!("service instance {id} does not exist")));
+        };
+        if instance.service_id != req.service_id || instance.plan_id != req.plan_id {
+            return Err(Error::BadRequest(format!(
+                "service_id and plan_id do not match service instance {id} (it has service {} and plan {})",
+                instance.service_id, instance.plan_id
+            )));
+        }
+        match instance.state {
+            InstanceState::Ready => Ok(instance),
+            InstanceState::Failed => Err(Error::Unprocessable(format!(
+                "service instance {id} failed ({}); it cannot be bound",
+                instance.operation.description
+            ))),
+            _ if instance.operation.state == OpState::InProgress => Err(Error::Concurrency(format!(
+                "service instance {id} has an operation in progress ({:?}); bind once it has finished",
+                instance.operation.kind
+            ))),
+            _ => Err(Error::Unprocessable(format!("service instance {id} cannot be bound in state {:?}", instance.state))),
+        }
+    }
+
+    /// An identical PUT for a binding that exists: answer with its credentials, finishing a
+    /// half-made dedicated binding first.
+    async fn bind_again(&self, instance: &InstanceRecord, record: BindingRecord) -> Result<BindingView, Error> {
+        match (record.mode, record.state) {
+            (_, BindingState::Deleting) => Err(Error::Concurrency(format!(
+                "service binding {} is being deleted",
+                record.binding_id
+            ))),
+            (Mode::Shared, _) => {
+                let db = self.appliance_of(instance).await?;
+                self.shared_view(instance, &db, &record)
+            }
+            (Mode::Dedicated, state) => {
+                let password = self.open_password(&record)?;
+                if state == BindingState::Bound
+                    && let Some(endpoint) = &record.endpoint
+                {
+                    return Ok(dedicated_view(instance, &record, endpoint, password, &self.engine_of(instance)?));
+                }
+                self.finish_dedicated(instance, record, password, false).await
+            }
+        }
+    }
+
+    /// Create (idempotently) the binding's database user and mark the binding bound.
+    async fn finish_dedicated(
+        &self,
+        instance: &InstanceRecord,
+        mut record: BindingRecord,
+        password: Secret,
+        fresh: bool,
+    ) -> Result<BindingView, Error> {
+        let engine = self.engine_of(instance)?;
+        let username = record.username.clone().ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
+        let db = self.appliance_of(instance).await?;
+        let admin = admin_account(&db, engine)?;
+        if let Err(e) = binder::create_user(&admin, &username, &password).await {
+            if fresh {
+                // Leave nothing behind: the platform sees a failed bind and may simply retry.
+                let _ = self.repo.delete_binding(&record).await;
+            }
+            return Err(bind_failure(e));
+        }
+        let endpoint = Endpoint { host: admin.host.clone(), port: admin.port, database: admin.database.clone() };
+        record.state = BindingState::Bound;
+        record.endpoint = Some(endpoint.clone());
+        // A lost race means another request finished the same binding: same user, same password.
+        self.repo.save_binding(&mut record, None).await?;
+        Ok(dedicated_view(instance, &record, &endpoint, password, &engine))
+    }
+
+    /// `GET .../service_bindings/{binding_id}`.
+    pub async fn get_binding(&self, instance_id: &str, binding_id: &str) -> Result<BindingView, Error> {
+        let not_found = || Error::NotFound(format!("service binding {binding_id} does not exist"));
+        let record = self.repo.binding(instance_id, binding_id).await?.ok_or_else(not_found)?;
+        if record.state != BindingState::Bound {
+            return Err(not_found());
+        }
+        let instance = self.repo.instance(instance_id).await?.ok_or_else(not_found)?;
+        match (&record.mode, &record.endpoint) {
+            (Mode::Dedicated, Some(endpoint)) => {
+                let password = self.open_password(&record)?;
+                Ok(dedicated_view(&instance, &record, endpoint, password, &self.engine_of(&instance)?))
+            }
+            _ => {
+                let db = self.appliance_of(&instance).await?;
+                self.shared_view(&instance, &db, &record)
+            }
+        }
+    }
+
+    /// `DELETE .../service_bindings/{binding_id}`: drop a dedicated user (keeping the data), then
+    /// leave a tombstone.
+    pub async fn unbind(&self, req: UnbindRequest) -> Result<(), Error> {
+        let gone = || Error::Gone(format!("service binding {} does not exist", req.binding_id));
+        let mut record = self.repo.binding(&req.instance_id, &req.binding_id).await?.ok_or_else(gone)?;
+        if record.state == BindingState::Gone {
+            return Err(gone());
+        }
+        if record.service_id != req.service_id || record.plan_id != req.plan_id {
+            return Err(Error::BadRequest(format!(
+                "service_id and plan_id do not match service binding {}",
+                req.binding_id
+            )));
+        }
+        if record.mode == Mode::Dedicated
+            && let Some(username) = record.username.clone()
+        {
+            if record.state != BindingState::Deleting {
+                record.state = BindingState::Deleting;
+                if !self.repo.save_binding(&mut record, None).await? {
+                    return Err(Error::Concurrency(format!("service binding {} changed meanwhile; retry", req.binding_id)));
+                }
+            }
+            self.drop_dedicated_user(&req.instance_id, &username).await?;
+        }
+        record.state = BindingState::Gone;
+        record.sealed_password = None;
+        let expires = now_unix() + self.settings.tombstone_ttl;
+        if !self.repo.save_binding(&mut record, Some(expires)).await? {
+            // Someone else finished the unbind (or the deprovision tombstoned it) meanwhile.
+            tracing::info!(binding_id = %req.binding_id, "binding was removed concurrently");
+        }
+        tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "binding deleted");
+        Ok(())
+    }
+
+    async fn drop_dedicated_user(&self, instance_id: &str, username: &str) -> Result<(), Error> {
+        let Some(instance) = self.repo.instance(instance_id).await? else {
+            return Ok(());
+        };
+        let Some(id) = instance.appliance_id.filter(|_| instance.state != InstanceState::Gone) else {
+            return Ok(());
+        };
+        let db = match self.sakura.read(&instance.zone, id).await {
+            Ok(db) => db,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(Error::Upstream(format!("could not read appliance {id} from SAKURA Cloud: {e}"))),
+        };
+        let admin = admin_account(&db, self.engine_of(&instance)?)?;
+        binder::drop_user(&admin, username).await.map_err(bind_failure)
+    }
+
+    /// `GET .../service_bindings/{binding_id}/last_operation` (binds are synchronous).
+    pub async fn binding_last_operation(&self, instance_id: &str, binding_id: &str) -> Result<LastOperation, Error> {
+        let record = self
+            .repo
+            .binding(instance_id, binding_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("service binding {binding_id} does not exist")))?;
+        let (state, description) = match record.state {
+            BindingState::Bound => (OpState::Succeeded, "binding created"),
+            BindingState::Gone => (OpState::Succeeded, "binding deleted"),
+            BindingState::Creating => (OpState::InProgress, "creating the database user"),
+            BindingState::Deleting => (OpState::InProgress, "dropping the database user"),
+        };
+        Ok(LastOperation { state, description: description.into(), kind: super::records::OpKind::Provision })
+    }
+
+    fn keyring(&self) -> Result<&crate::binder::crypto::Keyring, Error> {
+        self.keyring.as_ref().ok_or_else(|| {
+            Error::Unprocessable("dedicated bindings need OSB_ENCRYPTION_KEYS on the broker; ask for mode `shared` or configure a key".into())
+        })
+    }
+
+    fn open_password(&self, record: &BindingRecord) -> Result<Secret, Error> {
+        let sealed = record.sealed_password.as_deref().ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
+        self.keyring()?.open(sealed).map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
+    }
+
+    fn engine_of(&self, instance: &InstanceRecord) -> Result<Engine, Error> {
+        self.catalog
+            .plan(&instance.service_id, &instance.plan_id)
+            .map(|p| p.engine)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    async fn appliance_of(&self, instance: &InstanceRecord) -> Result<Database, Error> {
+        let id = instance.appliance_id.ok_or_else(|| Error::Internal("ready instance without an appliance".into()))?;
+        self.sakura
+            .read(&instance.zone, id)
+            .await
+            .map_err(|e| Error::Upstream(format!("could not read appliance {id} from SAKURA Cloud: {e}")))
+    }
+
+    fn shared_view(&self, instance: &InstanceRecord, db: &Database, record: &BindingRecord) -> Result<BindingView, Error> {
+        let engine = self.engine_of(instance)?;
+        let admin = admin_account(db, engine)?;
+        let credentials = Credentials {
+            host: admin.host,
+            port: admin.port,
+            database: admin.database,
+            username: admin.username,
+            password: admin.password,
+            ssl_required: false,
+        };
+        Ok(BindingView { credentials: credentials.to_json(engine), parameters: record.parameters.clone() })
+    }
+}
+
+fn dedicated_view(
+    _instance: &InstanceRecord,
+    record: &BindingRecord,
+    endpoint: &Endpoint,
+    password: Secret,
+    engine: &Engine,
+) -> BindingView {
+    let credentials = Credentials {
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        database: endpoint.database.clone(),
+        username: record.username.clone().unwrap_or_default(),
+        password,
+        ssl_required: false,
+    };
+    BindingView { credentials: credentials.to_json(*engine), parameters: record.parameters.clone() }
+}
+
+/// The appliance's admin account, as SAKURA Cloud reports it.
+fn admin_account(db: &Database, engine: Engine) -> Result<AdminAccount, Error> {
+    let host = db
+        .ip_address
+        .clone()
+        .ok_or_else(|| Error::Upstream(format!("appliance {} reports no IP address yet", db.id)))?;
+    let s = &db.settings;
+    Ok(AdminAccount {
+        engine: db.engine.unwrap_or(engine),
+        host,
+        port: s.port.unwrap_or(engine.default_port()),
+        database: s.default_user.clone(),
+        username: s.default_user.clone(),
+        password: s.user_password.clone(),
+    })
+}
+
+fn bind_failure(e: binder::Error) -> Error {
+    match e {
+        binder::Error::Unreachable { address, cause } => Error::Upstream(format!(
+            "the broker could not connect to the database at {address} ({cause}). Dedicated bindings need network reach from the broker to the appliance; bind with the parameter {{\"mode\": \"shared\"}} to get the appliance's own account instead"
+        )),
+        other => Error::Upstream(format!("creating the database user failed: {other}")),
+    }
+}

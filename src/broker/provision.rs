@@ -1,0 +1,189 @@
+//! `PUT /v2/service_instances/{instance_id}` and `GET /v2/service_instances/{instance_id}`.
+
+use serde_json::Value;
+
+use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
+use super::{Broker, Error, new_token, random_alnum};
+use crate::catalog::{Plan, ProvisionParams};
+use crate::store::now_unix;
+
+/// A provision request as the platform sent it (body already parsed).
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    pub parameters: Option<Value>,
+    pub context: Option<Value>,
+    pub accepts_incomplete: bool,
+}
+
+/// How a provision request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProvisionOutcome {
+    /// 202: a new provision started.
+    Started { operation: String },
+    /// 202: the identical provision is already running.
+    InProgress { operation: String },
+    /// 200: the identical instance already exists and is ready.
+    Exists,
+}
+
+/// What `GET /v2/service_instances/{instance_id}` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceView {
+    pub service_id: String,
+    pub plan_id: String,
+    pub parameters: Value,
+}
+
+/// The appliance name that carries the instance id (so a lost create can be found again).
+pub(crate) fn appliance_name(instance_id: &str) -> String {
+    const MAX: usize = 64;
+    let name = format!("osb-{instance_id}");
+    if name.len() <= MAX && instance_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        name
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(instance_id.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("osb-h{}", &hex[..40])
+    }
+}
+
+/// Whether a re-sent PUT asks for the same instance as the stored one.
+fn same_request(record: &InstanceRecord, req: &ProvisionRequest, parameters: &Value) -> bool {
+    record.service_id == req.service_id && record.plan_id == req.plan_id && record.parameters == *parameters
+}
+
+impl Broker {
+    /// `PUT /v2/service_instances/{instance_id}`: record the instance, then run the first step
+    /// (look the appliance up, create it) before answering 202.
+    pub async fn provision(&self, req: ProvisionRequest) -> Result<ProvisionOutcome, Error> {
+        let plan = self.catalog.plan(&req.service_id, &req.plan_id).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let params = self
+            .catalog
+            .validate_provision(plan, req.parameters.as_ref())
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let parameters = normalise(req.parameters.clone());
+        if !req.accepts_incomplete {
+            return Err(Error::AsyncRequired);
+        }
+        loop {
+            let existing = self.repo.instance(&req.instance_id).await?;
+            let version = match existing {
+                Some(record) if record.state != InstanceState::Gone => {
+                    return self.provision_again(&record, &req, &parameters);
+                }
+                Some(tombstone) => tombstone.version,
+                None => 0,
+            };
+            let mut record = self.new_instance(&req, plan, params.clone(), parameters.clone());
+            record.version = version;
+            if self.repo.save_instance(&mut record, None).await? {
+                let operation = record.operation.token.clone();
+                tracing::info!(instance_id = %req.instance_id, %operation, "provision started");
+                self.step(&mut record).await?;
+                return Ok(ProvisionOutcome::Started { operation });
+            }
+            // Another request created the record first: decide again from what it wrote.
+        }
+    }
+
+    fn provision_again(
+        &self,
+        record: &InstanceRecord,
+        req: &ProvisionRequest,
+        parameters: &Value,
+    ) -> Result<ProvisionOutcome, Error> {
+        let id = &req.instance_id;
+        if !same_request(record, req, parameters) {
+            return Err(Error::Conflict(format!(
+                "service instance {id} already exists with a different service, plan or parameters"
+            )));
+        }
+        let op = &record.operation;
+        match (record.state, op.kind, op.state) {
+            (InstanceState::Provisioning, OpKind::Provision, OpState::InProgress) => {
+                Ok(ProvisionOutcome::InProgress { operation: op.token.clone() })
+            }
+            (InstanceState::Ready | InstanceState::Updating, _, _) => Ok(ProvisionOutcome::Exists),
+            (InstanceState::Deprovisioning, _, _) => Err(Error::Concurrency(format!(
+                "service instance {id} is being deprovisioned; provision it again once that has finished"
+            ))),
+            _ => Err(Error::Conflict(format!(
+                "service instance {id} exists but its provisioning failed ({}); deprovision it, then provision again",
+                op.description
+            ))),
+        }
+    }
+
+    fn new_instance(
+        &self,
+        req: &ProvisionRequest,
+        plan: &Plan,
+        params: ProvisionParams,
+        parameters: Value,
+    ) -> InstanceRecord {
+        let now = now_unix();
+        let zone = params.zone.clone().unwrap_or_else(|| self.catalog.default_zone().to_owned());
+        let appliance_name = appliance_name(&req.instance_id);
+        InstanceRecord {
+            instance_id: req.instance_id.clone(),
+            service_id: plan.service_id.clone(),
+            plan_id: plan.id.clone(),
+            parameters,
+            params,
+            context: req.context.clone().unwrap_or(Value::Null),
+            state: InstanceState::Provisioning,
+            zone,
+            appliance_name: appliance_name.clone(),
+            appliance_id: None,
+            create_claimed_at: None,
+            operation: Operation {
+                token: new_token(OpKind::Provision),
+                kind: OpKind::Provision,
+                step: Step::Create,
+                state: OpState::InProgress,
+                started_at: now,
+                deadline: now + self.settings.provision_timeout,
+                claimed_at: None,
+                description: format!("creating appliance {appliance_name}"),
+                request: None,
+                update: None,
+            },
+            created_at: now,
+            version: 0,
+        }
+    }
+
+    /// `GET /v2/service_instances/{instance_id}`.
+    pub async fn get_instance(&self, instance_id: &str) -> Result<InstanceView, Error> {
+        let record = self.repo.instance(instance_id).await?;
+        match record {
+            Some(r) if matches!(r.state, InstanceState::Ready) => {
+                Ok(InstanceView { service_id: r.service_id, plan_id: r.plan_id, parameters: r.parameters })
+            }
+            Some(r) if r.state == InstanceState::Updating => Err(Error::Concurrency(format!(
+                "service instance {instance_id} is being updated; retrieve it once the update has finished"
+            ))),
+            Some(r) if r.state == InstanceState::Provisioning => {
+                Err(Error::NotFound(format!("service instance {instance_id} is still being provisioned")))
+            }
+            _ => Err(Error::NotFound(format!("service instance {instance_id} does not exist"))),
+        }
+    }
+}
+
+/// Parameters as compared and stored: an absent or null object is an empty object.
+pub(crate) fn normalise(parameters: Option<Value>) -> Value {
+    match parameters {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v,
+    }
+}
+
+/// A generated admin user name: 3–20 letters and digits, starting with a letter.
+pub(crate) fn generated_admin_user() -> String {
+    format!("osb{}", random_alnum(12).to_lowercase())
+}
