@@ -1,0 +1,192 @@
+//! Typed, checked parameters for provision, update and bind, built from objects the plan's schema
+//! accepted, and the error that names a parameter to fix.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::checks::{
+    backup_time, check_addresses, check_username, integer, ipv4, networks, string, switch_id,
+};
+use super::properties::rule;
+use crate::sacloud::Engine;
+
+/// A parameter the user must change, named as the user wrote it (`maskLen`, `allowNetworks[1]`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("parameter `{field}`: {message}")]
+pub struct ParamError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> ParamError {
+        ParamError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checked provision parameters. Serialises with the user-facing names of the create schema, so
+/// the serialised form is itself valid input and a stable canonical form for comparisons.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionParams {
+    /// Switch id, always as 12 digits (the user may send a number).
+    #[serde(rename = "switchID")]
+    pub switch_id: String,
+    /// The database's address on the switch: a host of the subnet below, not the gateway.
+    #[serde(rename = "ipaddress")]
+    pub ip_address: Ipv4Addr,
+    /// Subnet prefix length, 8 to 29.
+    pub mask_len: u8,
+    /// The gateway: a host address of the same subnet.
+    pub default_route: Ipv4Addr,
+    /// The default user's name (not reserved); `None` means the broker picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// 1024 to 65535; `None` means the engine's default port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Normalised (host bits cleared), without duplicates, in the order given; empty if not given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "cidrs")]
+    pub allow_networks: Vec<Ipv4Net>,
+    /// `HH:MM` on a quarter hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_time: Option<String>,
+    /// Backups kept, 1 to 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_rotate: Option<u8>,
+    /// Such as `10.11`; `None` means SAKURA Cloud's default version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_version: Option<String>,
+    /// One of the configured zones; `None` means the broker's default zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+/// Checked update parameters; `None` (and `false`) leave a setting as it is.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateParams {
+    /// The new allow-list, normalised like [`ProvisionParams::allow_networks`].
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cidrs")]
+    pub allow_networks: Option<Vec<Ipv4Net>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_rotate: Option<u8>,
+    /// Give the default user a new random password.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rotate_admin_password: bool,
+}
+
+/// Checked bind parameters.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct BindParams {
+    /// `"shared"` or `"dedicated"`; `None` means the broker's default mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Builds provision parameters from an object the create schema accepted.
+pub(crate) fn provision(
+    obj: &Map<String, Value>,
+    engine: Engine,
+) -> Result<ProvisionParams, ParamError> {
+    let ip_address = ipv4(obj, "ipaddress", rule::IP_ADDRESS)?;
+    let default_route = ipv4(obj, "defaultRoute", rule::DEFAULT_ROUTE)?;
+    let mask_len = integer(obj, "maskLen", rule::MASK_LEN)?
+        .ok_or_else(|| ParamError::new("maskLen", rule::MASK_LEN))?;
+    check_addresses(ip_address, default_route, mask_len)?;
+    let username = string(obj, "username", rule::USERNAME)?;
+    if let Some(name) = &username {
+        check_username(name, engine)?;
+    }
+    Ok(ProvisionParams {
+        switch_id: switch_id(obj.get("switchID"))?,
+        ip_address,
+        mask_len,
+        default_route,
+        username,
+        port: integer(obj, "port", rule::PORT)?,
+        allow_networks: networks(obj)?.unwrap_or_default(),
+        backup_time: backup_time(obj)?,
+        backup_rotate: integer(obj, "backupRotate", rule::BACKUP_ROTATE)?,
+        database_version: string(obj, "databaseVersion", rule::DATABASE_VERSION)?,
+        zone: string(obj, "zone", "must be a zone name")?,
+    })
+}
+
+/// Builds update parameters from an object the update schema accepted.
+pub(crate) fn update(obj: &Map<String, Value>) -> Result<UpdateParams, ParamError> {
+    let rotate_admin_password = match obj.get("rotateAdminPassword") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| ParamError::new("rotateAdminPassword", rule::BOOLEAN))?,
+    };
+    Ok(UpdateParams {
+        allow_networks: networks(obj)?,
+        port: integer(obj, "port", rule::PORT)?,
+        backup_time: backup_time(obj)?,
+        backup_rotate: integer(obj, "backupRotate", rule::BACKUP_ROTATE)?,
+        rotate_admin_password,
+    })
+}
+
+/// Builds bind parameters from an object the bind schema accepted.
+pub(crate) fn bind(obj: &Map<String, Value>) -> Result<BindParams, ParamError> {
+    Ok(BindParams {
+        mode: string(obj, "mode", rule::MODE)?,
+    })
+}
+
+/// Serde for `Vec<Ipv4Net>` as CIDR strings (ipnet's own serde support is not enabled).
+mod cidrs {
+    use ipnet::Ipv4Net;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(nets: &[Ipv4Net], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(nets.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+/// Serde for `Option<Vec<Ipv4Net>>` as an optional list of CIDR strings.
+mod opt_cidrs {
+    use ipnet::Ipv4Net;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(nets: &Option<Vec<Ipv4Net>>, s: S) -> Result<S::Ok, S::Error> {
+        match nets {
+            Some(nets) => super::cidrs::serialize(nets, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Ipv4Net>>, D::Error> {
+        Option::<Vec<String>>::deserialize(d)?
+            .map(|list| {
+                list.iter()
+                    .map(|s| s.parse().map_err(D::Error::custom))
+                    .collect()
+            })
+            .transpose()
+    }
+}
