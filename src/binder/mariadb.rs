@@ -1,0 +1,143 @@
+//! Dedicated binding users on MariaDB: `'u'@'%'` with `ALL PRIVILEGES` on the instance's
+//! database and nothing else.
+//!
+//! What the admin account needs: `ALL ... WITH GRANT OPTION` on its database (to grant),
+//! `CREATE USER` (create, alter, lock, drop users) and, to end a binding's sessions,
+//! `CONNECTION ADMIN` (MariaDB 10.5.2+; `SUPER` before). `KILL USER` is used rather than
+//! reading `information_schema.PROCESSLIST`, which would also need `PROCESS` to see the
+//! binding's threads.
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+use super::quote::{mariadb_account, mariadb_db_pattern, mariadb_literal};
+use super::{AdminAccount, CONNECT_TIMEOUT, Error};
+use crate::secret::Secret;
+
+/// `ER_KILL_DENIED_ERROR`: the admin may not end another user's threads.
+const ER_KILL_DENIED: &str = "1095";
+
+/// Connection options for the admin account: plain TCP, no statement logging (statements
+/// carry passwords).
+pub fn admin_options(admin: &AdminAccount) -> MySqlConnectOptions {
+    MySqlConnectOptions::new()
+        .host(&admin.host)
+        .port(admin.port)
+        .username(&admin.username)
+        .password(admin.password.expose())
+        .database(&admin.database)
+        .ssl_mode(MySqlSslMode::Disabled)
+}
+
+/// Connect within [`CONNECT_TIMEOUT`] and switch the session to `NO_BACKSLASH_ESCAPES`, the
+/// mode [`mariadb_literal`] quotes for. `secrets` are blanked out of error messages.
+pub async fn open(
+    options: MySqlConnectOptions,
+    secrets: &[&str],
+) -> Result<MySqlConnection, Error> {
+    let address = super::address(options.get_host(), options.get_port());
+    let options = options.disable_statement_logging();
+    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(Error::unreachable(address, e, secrets)),
+        Err(_) => {
+            let cause = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs());
+            return Err(Error::unreachable(address, cause, secrets));
+        }
+    };
+    exec(
+        &mut conn,
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')".into(),
+        &[],
+    )
+    .await?;
+    Ok(conn)
+}
+
+/// Run one statement built with the [`super::quote`] functions.
+pub async fn exec(conn: &mut MySqlConnection, sql: String, secrets: &[&str]) -> Result<(), Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(|e| Error::sql(e, secrets))
+}
+
+/// End every session of `user@host`. Without the right to do so the sessions are left to
+/// end on their own (the account is locked or gone by then), and that is logged.
+pub async fn kill_sessions(
+    conn: &mut MySqlConnection,
+    user: &str,
+    host: &str,
+) -> Result<(), Error> {
+    let account = mariadb_account(user, host)?;
+    match sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION USER {account}")))
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(ER_KILL_DENIED) => {
+            tracing::warn!(
+                user,
+                "cannot end the sessions of a dropped binding user: {}",
+                e.message()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Error::sql(e, &[])),
+    }
+}
+
+/// Create `username` (or reset its password and unlock it), then grant it everything on the
+/// admin's database. Every statement is idempotent, so a retry or a concurrent call for the
+/// same name ends in the same state.
+pub async fn create_user(
+    admin: &AdminAccount,
+    username: &str,
+    password: &Secret,
+) -> Result<(), Error> {
+    let secrets = [admin.password.expose(), password.expose()];
+    let account = mariadb_account(username, "%")?;
+    let pw = mariadb_literal(password.expose())?;
+    let database = mariadb_db_pattern(&admin.database)?;
+    let mut conn = open(admin_options(admin), &secrets).await?;
+    let statements = [
+        format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {pw}"),
+        format!("ALTER USER {account} IDENTIFIED BY {pw} ACCOUNT UNLOCK"),
+        format!("GRANT ALL PRIVILEGES ON {database}.* TO {account}"),
+    ];
+    for sql in statements {
+        exec(&mut conn, sql, &secrets).await?;
+    }
+    conn.close().await.map_err(|e| Error::sql(e, &secrets))
+}
+
+/// Lock `username` (no new logins), end its sessions and drop it. Tables stay: in MariaDB
+/// they belong to the database, not to the user.
+pub async fn drop_user(admin: &AdminAccount, username: &str) -> Result<(), Error> {
+    let secrets = [admin.password.expose()];
+    let account = mariadb_account(username, "%")?;
+    let mut conn = open(admin_options(admin), &secrets).await?;
+    exec(
+        &mut conn,
+        format!("ALTER USER IF EXISTS {account} ACCOUNT LOCK"),
+        &secrets,
+    )
+    .await?;
+    kill_sessions(&mut conn, username, "%").await?;
+    exec(
+        &mut conn,
+        format!("DROP USER IF EXISTS {account}"),
+        &secrets,
+    )
+    .await?;
+    conn.close().await.map_err(|e| Error::sql(e, &secrets))
+}
+
+/// Log in with the admin account and log out.
+pub async fn check_reachable(admin: &AdminAccount) -> Result<(), Error> {
+    let secrets = [admin.password.expose()];
+    let mut conn = open(admin_options(admin), &secrets).await?;
+    conn.ping().await.map_err(|e| Error::sql(e, &secrets))?;
+    conn.close().await.map_err(|e| Error::sql(e, &secrets))
+}
