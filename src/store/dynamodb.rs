@@ -1,1 +1,503 @@
-//! DynamoDB store.
+//! DynamoDB store: the state of the broker when it runs on AWS Lambda (or locally against an
+//! emulator through `DYNAMODB_ENDPOINT`).
+//!
+//! One table, key `pk` (S, HASH) / `sk` (S, RANGE); each item also has `version` (N), `data` (S, the
+//! record's JSON) and, for tombstones, `expires_at` (N, Unix seconds; the table's TTL attribute).
+//! Every read is strongly consistent. Every write carries a `ConditionExpression` equivalent to
+//! the store's [`Cond`]; a batch of several ops is one `TransactWriteItems`. DynamoDB's TTL
+//! sweeper may lag by days, so expired tombstones are filtered on read and accepted by
+//! [`Cond::Absent`] here, never left to the sweeper.
+//!
+//! API calls per store method (before SDK retries of throttling / 5xx, at most 3 attempts):
+//! `get` 1 `GetItem`; `query` 1 `Query` per 1 MB page; `write` of one Put or Delete 1 `PutItem` /
+//! `DeleteItem`, of a lone Check 1 `GetItem`, of 2..=100 ops 1 `TransactWriteItems`.
+//!
+//! A failed condition is [`Error::Conflict`] and is never retried here: the caller re-reads. A
+//! retried attempt whose first try did land may also report a conflict; re-reading then shows the
+//! caller its own write. `TransactWriteItems` carries an idempotency token, so its retries are safe.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    TransactWriteItem,
+};
+
+use super::memory::cond_holds;
+use super::{Cond, Error, Item, Key, Result, Store, WriteOp, is_expired, now_unix};
+
+const PK: &str = "pk";
+const SK: &str = "sk";
+const VERSION: &str = "version";
+const EXPIRES_AT: &str = "expires_at";
+const DATA: &str = "data";
+
+type Attrs = HashMap<String, AttributeValue>;
+
+/// A [`Store`] on one DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// A condition expression with its placeholders.
+struct Condition {
+    expr: &'static str,
+    names: HashMap<String, String>,
+    values: Attrs,
+}
+
+impl DynamoStore {
+    /// A store on `table` with the default AWS configuration chain (env, profile, IMDS/ECS,
+    /// Lambda role), standard retries (3 attempts; throttling and 5xx), connect timeout 3 s and
+    /// 10 s per operation. `endpoint` (from `DYNAMODB_ENDPOINT`) points the client at an emulator;
+    /// then, if the environment has no `AWS_ACCESS_KEY_ID`, static dummy credentials are used, and
+    /// the region defaults to `us-east-1` unless `AWS_REGION`/`AWS_DEFAULT_REGION` is set.
+    pub async fn from_env(table: String, endpoint: Option<String>) -> DynamoStore {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            // Leaves room for a retry when one attempt hangs.
+            .operation_attempt_timeout(Duration::from_secs(4))
+            .operation_timeout(Duration::from_secs(10))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(timeouts);
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+            if !env_set("AWS_ACCESS_KEY_ID") {
+                let dummy = Credentials::new("local", "local", None, None, "emulator-dummy");
+                loader = loader.credentials_provider(dummy);
+            }
+            if !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION") {
+                loader = loader.region(Region::new("us-east-1"));
+            }
+        }
+        let config = loader.load().await;
+        DynamoStore::new(Client::new(&config), table)
+    }
+
+    /// A store on `table` through an already configured client.
+    pub fn new(client: Client, table: String) -> DynamoStore {
+        DynamoStore { client, table }
+    }
+
+    /// The table this store uses.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on-demand billing, `pk`/`sk` key), waits until it is ACTIVE and turns
+    /// on TTL for `expires_at`. An existing table is fine; this is safe to run repeatedly.
+    pub async fn create_table(&self) -> Result<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(built(attr(PK))?)
+            .attribute_definitions(built(attr(SK))?)
+            .key_schema(built(key(PK, KeyType::Hash))?)
+            .key_schema(built(key(SK, KeyType::Range))?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(CreateTableError::ResourceInUseException(_))
+                ) => {}
+            Err(e) => return Err(self.fail("CreateTable", e)),
+        }
+        self.wait_active().await?;
+        self.enable_ttl().await
+    }
+
+    async fn wait_active(&self) -> Result<()> {
+        for _ in 0..120 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.fail("DescribeTable", e))?;
+            let status = out.table().and_then(|t| t.table_status());
+            if status == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(Error::Backend(format!(
+            "dynamodb table {} did not become ACTIVE within 60 s",
+            self.table
+        )))
+    }
+
+    async fn enable_ttl(&self) -> Result<()> {
+        let out = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.fail("DescribeTimeToLive", e))?;
+        let status = out
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status());
+        // Asking again while it is on or turning on is an error in DynamoDB.
+        if matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            return Ok(());
+        }
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(EXPIRES_AT)
+            .enabled(true)
+            .build();
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(built(spec)?)
+            .send()
+            .await
+            .map_err(|e| self.fail("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+
+    /// A failure of `op` as a backend error: operation, table and DynamoDB's error code and
+    /// message (these name attributes, never values); never item data.
+    fn fail<E, R>(&self, op: &str, err: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let detail = match err.as_service_error() {
+            Some(e) => format!(
+                "{}: {}",
+                e.code().unwrap_or("unknown error"),
+                e.message().unwrap_or("")
+            ),
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        Error::Backend(format!(
+            "dynamodb {op} on table {} failed: {detail}",
+            self.table
+        ))
+    }
+
+    fn parse(&self, attrs: &Attrs) -> Result<Item> {
+        let bad = |name: &str| {
+            Error::Backend(format!(
+                "dynamodb table {} holds an item with a missing or malformed `{name}`",
+                self.table
+            ))
+        };
+        let s = |name: &str| {
+            attrs
+                .get(name)
+                .and_then(|v| v.as_s().ok())
+                .ok_or_else(|| bad(name))
+        };
+        let n = |name: &str| attrs.get(name).and_then(|v| v.as_n().ok());
+        let version = n(VERSION)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(VERSION))?;
+        let expires_at = match n(EXPIRES_AT) {
+            None if !attrs.contains_key(EXPIRES_AT) => None,
+            found => Some(
+                found
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| bad(EXPIRES_AT))?,
+            ),
+        };
+        Ok(Item {
+            key: Key {
+                pk: s(PK)?.clone(),
+                sk: s(SK)?.clone(),
+            },
+            version,
+            expires_at,
+            data: s(DATA)?.clone(),
+        })
+    }
+
+    async fn put(&self, item: Item, cond: Cond) -> Result<()> {
+        let c = condition(cond, now_unix());
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_attrs(item)))
+            .condition_expression(c.expr)
+            .set_expression_attribute_names(Some(c.names))
+            .set_expression_attribute_values(Some(c.values))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    PutItemError::ConditionalCheckFailedException(_)
+                    | PutItemError::TransactionConflictException(_)
+                    | PutItemError::ReplicatedWriteConflictException(_),
+                ) => Err(Error::Conflict),
+                _ => Err(self.fail("PutItem", e)),
+            },
+        }
+    }
+
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<()> {
+        let c = condition(cond, now_unix());
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .condition_expression(c.expr)
+            .set_expression_attribute_names(Some(c.names))
+            .set_expression_attribute_values(Some(c.values))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    DeleteItemError::ConditionalCheckFailedException(_)
+                    | DeleteItemError::TransactionConflictException(_)
+                    | DeleteItemError::ReplicatedWriteConflictException(_),
+                ) => Err(Error::Conflict),
+                _ => Err(self.fail("DeleteItem", e)),
+            },
+        }
+    }
+
+    /// A lone check needs no write: one consistent read, judged like the memory store judges.
+    async fn check(&self, key: &Key, cond: Cond) -> Result<()> {
+        let current = self.read(key).await?;
+        if cond_holds(current.as_ref(), cond, now_unix()) {
+            Ok(())
+        } else {
+            Err(Error::Conflict)
+        }
+    }
+
+    /// The stored item, expired or not.
+    async fn read(&self, key: &Key) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail("GetItem", e))?;
+        out.item().map(|attrs| self.parse(attrs)).transpose()
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<()> {
+        let now = now_unix();
+        let mut items = Vec::with_capacity(ops.len());
+        for op in ops {
+            items.push(self.transact_item(op, now)?);
+        }
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match res {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+            err.as_service_error()
+        {
+            let lost_race = tc.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            });
+            if lost_race {
+                return Err(Error::Conflict);
+            }
+        }
+        Err(self.fail("TransactWriteItems", err))
+    }
+
+    fn transact_item(&self, op: WriteOp, now: i64) -> Result<TransactWriteItem> {
+        let twi = TransactWriteItem::builder();
+        let twi = match op {
+            WriteOp::Put { item, cond } => {
+                let c = condition(cond, now);
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item_attrs(item)))
+                    .condition_expression(c.expr)
+                    .set_expression_attribute_names(Some(c.names))
+                    .set_expression_attribute_values(Some(c.values));
+                twi.put(built(put.build())?)
+            }
+            WriteOp::Delete { key, cond } => {
+                let c = condition(cond, now);
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .condition_expression(c.expr)
+                    .set_expression_attribute_names(Some(c.names))
+                    .set_expression_attribute_values(Some(c.values));
+                twi.delete(built(delete.build())?)
+            }
+            WriteOp::Check { key, cond } => {
+                let c = condition(cond, now);
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .condition_expression(c.expr)
+                    .set_expression_attribute_names(Some(c.names))
+                    .set_expression_attribute_values(Some(c.values));
+                twi.condition_check(built(check.build())?)
+            }
+        };
+        Ok(twi.build())
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+fn built<T>(r: std::result::Result<T, BuildError>) -> Result<T> {
+    r.map_err(|e| Error::Backend(format!("dynamodb request could not be built: {e}")))
+}
+
+/// The DynamoDB form of a [`Cond`]: the same rule as `memory::cond_holds`, with expired
+/// tombstones (`expires_at <= now`) counting as absent.
+fn condition(cond: Cond, now: i64) -> Condition {
+    let n = |v: String| AttributeValue::N(v);
+    let name = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    match cond {
+        Cond::Absent => Condition {
+            expr: "attribute_not_exists(#pk) OR #exp <= :now",
+            names: HashMap::from([name("#pk", PK), name("#exp", EXPIRES_AT)]),
+            values: HashMap::from([(":now".to_owned(), n(now.to_string()))]),
+        },
+        Cond::Version(v) => Condition {
+            expr: "#ver = :ver AND (attribute_not_exists(#exp) OR #exp > :now)",
+            names: HashMap::from([name("#ver", VERSION), name("#exp", EXPIRES_AT)]),
+            values: HashMap::from([
+                (":ver".to_owned(), n(v.to_string())),
+                (":now".to_owned(), n(now.to_string())),
+            ]),
+        },
+    }
+}
+
+fn key_attrs(key: &Key) -> Attrs {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn item_attrs(item: Item) -> Attrs {
+    let mut attrs = HashMap::from([
+        (PK.to_owned(), AttributeValue::S(item.key.pk)),
+        (SK.to_owned(), AttributeValue::S(item.key.sk)),
+        (
+            VERSION.to_owned(),
+            AttributeValue::N(item.version.to_string()),
+        ),
+        (DATA.to_owned(), AttributeValue::S(item.data)),
+    ]);
+    if let Some(t) = item.expires_at {
+        attrs.insert(EXPIRES_AT.to_owned(), AttributeValue::N(t.to_string()));
+    }
+    attrs
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        let item = self.read(key).await?;
+        let now = now_unix();
+        Ok(item.filter(|i| !is_expired(i.expires_at, now)))
+    }
+
+    async fn query(&self, pk: &str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.fail("Query", e))?;
+            let now = now_unix();
+            for attrs in out.items() {
+                let item = self.parse(attrs)?;
+                if !is_expired(item.expires_at, now) {
+                    items.push(item);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn write(&self, mut ops: Vec<WriteOp>) -> Result<()> {
+        if ops.len() > 1 {
+            return self.transact(ops).await;
+        }
+        match ops.pop() {
+            None => Ok(()),
+            Some(WriteOp::Put { item, cond }) => self.put(item, cond).await,
+            Some(WriteOp::Delete { key, cond }) => self.delete(&key, cond).await,
+            Some(WriteOp::Check { key, cond }) => self.check(&key, cond).await,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "dynamodb"
+    }
+}
