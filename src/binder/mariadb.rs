@@ -3,19 +3,16 @@
 //!
 //! What the admin account needs: `ALL ... WITH GRANT OPTION` on its database (to grant),
 //! `CREATE USER` (create, alter, lock, drop users) and, to end a binding's sessions,
-//! `CONNECTION ADMIN` (MariaDB 10.5.2+; `SUPER` before). `KILL USER` is used rather than
-//! reading `information_schema.PROCESSLIST`, which would also need `PROCESS` to see the
-//! binding's threads.
+//! `CONNECTION ADMIN` (MariaDB 10.5.2+; `SUPER` before): a MariaDB session keeps working
+//! after its account is dropped. `KILL CONNECTION USER` is used rather than reading
+//! `information_schema.PROCESSLIST`, which would also need `PROCESS` to see the threads.
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use super::quote::{mariadb_account, mariadb_db_pattern, mariadb_literal};
 use super::{AdminAccount, CONNECT_TIMEOUT, Error};
 use crate::secret::Secret;
-
-/// `ER_KILL_DENIED_ERROR`: the admin may not end another user's threads.
-const ER_KILL_DENIED: &str = "1095";
 
 /// Connection options for the admin account: plain TCP, no statement logging (statements
 /// carry passwords).
@@ -63,29 +60,39 @@ pub async fn exec(conn: &mut MySqlConnection, sql: String, secrets: &[&str]) -> 
         .map_err(|e| Error::sql(e, secrets))
 }
 
-/// End every session of `user@host`. Without the right to do so the sessions are left to
-/// end on their own (the account is locked or gone by then), and that is logged.
+/// End every session of `user@host`. `KILL ... USER` silently skips the threads the caller
+/// may not end, and in MariaDB a session outlives its dropped account, so an admin account
+/// without `CONNECTION ADMIN` (or `SUPER`) is logged rather than passed over.
 pub async fn kill_sessions(
     conn: &mut MySqlConnection,
     user: &str,
     host: &str,
 ) -> Result<(), Error> {
-    let account = mariadb_account(user, host)?;
-    match sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION USER {account}")))
-        .execute(&mut *conn)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(ER_KILL_DENIED) => {
-            tracing::warn!(
-                user,
-                "cannot end the sessions of a dropped binding user: {}",
-                e.message()
-            );
-            Ok(())
-        }
-        Err(e) => Err(Error::sql(e, &[])),
+    // information_schema.USER_PRIVILEGES names grantees as 'user'@'host'.
+    let may_kill: bool = sqlx::query_scalar(
+        r#"SELECT COUNT(*) > 0 FROM information_schema.USER_PRIVILEGES
+           WHERE PRIVILEGE_TYPE IN ('CONNECTION ADMIN', 'SUPER')
+             AND GRANTEE = CONCAT('''', LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER())
+                   - CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1),
+                 '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"#,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| Error::sql(e, &[]))?;
+    if !may_kill {
+        tracing::warn!(
+            user,
+            "the admin account lacks CONNECTION ADMIN: sessions of the dropped binding user stay open"
+        );
     }
+    let account = mariadb_account(user, host)?;
+    exec(conn, format!("KILL CONNECTION USER {account}"), &[]).await
+}
+
+/// The MariaDB error number (`sqlx`'s `code()` is the SQLSTATE, too coarse to act on).
+pub fn error_number(e: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    e.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
 }
 
 /// Create `username` (or reset its password and unlock it), then grant it everything on the

@@ -215,6 +215,31 @@ mod tests {
         );
     }
 
+    /// The broker awaits these inside axum handlers and the simulator inside its own: the
+    /// futures must be `Send`. (Built and dropped unpolled; this is a compile-time check.)
+    #[test]
+    fn futures_are_send() {
+        fn send<T: Send>(_: T) {}
+        let admin = AdminAccount {
+            engine: Engine::MariaDb,
+            host: "127.0.0.1".into(),
+            port: 1,
+            database: "d".into(),
+            username: "u".into(),
+            password: Secret::new("p"),
+        };
+        let pw = Secret::new("p");
+        send(create_user(&admin, "u", &pw));
+        send(drop_user(&admin, "u"));
+        send(check_reachable(&admin));
+        let backing: Option<crate::sacloud::simulator::backing::Backing> = None;
+        if let Some(b) = &backing {
+            send(b.create_admin(Engine::Postgres, "u", "p"));
+            send(b.set_admin_password(Engine::Postgres, "u", "p"));
+            send(b.drop_admin(Engine::Postgres, "u"));
+        }
+    }
+
     #[test]
     fn ipv6_addresses_are_bracketed() {
         assert_eq!(address("::1", 5432), "[::1]:5432");
