@@ -1,0 +1,3 @@
+mod sacloud_client;
+mod sacloud_simulator;
+mod support_sacloud;
