@@ -517,3 +517,53 @@ async fn clones_share_the_call_counter_and_bad_root_urls_are_refused() {
     cfg.root_url = "not a url".into();
     assert!(Client::new(cfg).is_err());
 }
+
+#[tokio::test]
+async fn every_call_has_a_timeout() {
+    let sim = start_sim(fast_timings()).await;
+    let mut cfg = client_config(&sim);
+    cfg.timeout = Duration::from_millis(50);
+    cfg.max_retries = 1;
+    let client = Client::new(cfg).unwrap();
+    sim.set_faults(route_faults(
+        "*",
+        RouteFaults {
+            latency_ms: 400,
+            ..Default::default()
+        },
+    ));
+    let err = client.read(ZONE, 1).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(m) if m.contains("timed out")),
+        "{err}"
+    );
+    assert_eq!(client.calls(), 2, "a read that timed out is retried");
+}
+
+#[tokio::test]
+async fn clones_share_one_rate_limit() {
+    let sim = start_sim(fast_timings()).await;
+    let mut cfg = client_config(&sim);
+    cfg.rate_limit_per_sec = 20.0;
+    let client = Client::new(cfg).unwrap();
+    let clone = client.clone();
+    let started = std::time::Instant::now();
+    let one = async {
+        for _ in 0..3 {
+            client.find_by_exact_name(ZONE, "a").await.unwrap();
+        }
+    };
+    let other = async {
+        for _ in 0..3 {
+            clone.find_by_exact_name(ZONE, "b").await.unwrap();
+        }
+    };
+    tokio::join!(one, other);
+    // Six calls at 20/s: the last may not start before five intervals of 50 ms have passed.
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(client.calls(), 6);
+}
