@@ -1,14 +1,17 @@
 //! Helpers for the SAKURA Cloud client and simulator tests: a simulator with short timings on
-//! loopback, a client pointed at it, and polling until a condition holds.
+//! loopback, a client pointed at it, a bare HTTP client for wire-level checks, and polling
+//! until a condition holds.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use osb_sacloud::sacloud::simulator::{Simulator, SimulatorConfig, Timings};
+use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator, SimulatorConfig, Timings};
 use osb_sacloud::sacloud::{
     Backup, Client, ClientConfig, CreateDatabase, DatabaseSettings, Engine,
 };
 use osb_sacloud::secret::Secret;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 pub const ZONE: &str = "tk1v";
 pub const TOKEN: &str = "test-token";
@@ -94,4 +97,122 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Faults on one route only.
+pub fn route_faults(route: &str, f: RouteFaults) -> Faults {
+    Faults {
+        routes: [(route.to_string(), f)].into(),
+        ..Faults::default()
+    }
+}
+
+/// Wait until the appliance reads `Instance.Status == status`.
+pub async fn wait_instance(client: &Client, id: u64, status: &str) {
+    wait_for(&format!("instance {status}"), || async {
+        let db = client.read(ZONE, id).await.expect("read");
+        (db.instance_status.as_deref() == Some(status)).then_some(())
+    })
+    .await
+}
+
+/// A bare HTTP client for one simulator.
+pub struct Raw {
+    pub http: reqwest::Client,
+    pub api: String,
+    pub control: String,
+}
+
+impl Raw {
+    pub fn new(sim: &Simulator) -> Raw {
+        Raw {
+            http: reqwest::Client::new(),
+            api: format!("{}/{ZONE}/api/cloud/1.1", sim.root_url()),
+            control: format!("http://{}/_simulator", sim.addr()),
+        }
+    }
+
+    /// A SAKURA API call with auth and `X-Sakura-Bigint-As-Int: 1`.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, &format!("{}{path}", self.api), body, true, true)
+            .await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+        auth: bool,
+        bigint: bool,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, url);
+        if auth {
+            req = req.basic_auth(TOKEN, Some(SECRET));
+        }
+        if bigint {
+            req = req.header("X-Sakura-Bigint-As-Int", "1");
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("answer");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn find(&self, query: &str) -> (u16, Value) {
+        self.call(Method::GET, &format!("/appliance?{query}"), None)
+            .await
+    }
+
+    pub async fn control(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(
+            method,
+            &format!("{}{path}", self.control),
+            body,
+            false,
+            false,
+        )
+        .await
+    }
+}
+
+/// A valid postgres create body.
+pub fn create_body(name: &str, tags: &[&str]) -> Value {
+    json!({"Appliance": {
+        "Class": "database", "Name": name, "Description": "", "Tags": tags,
+        "Remark": {
+            "Plan": {"ID": "10"}, "Switch": {"ID": "112233445566"},
+            "Servers": [{"IPAddress": "192.168.0.11"}],
+            "Network": {"NetworkMaskLen": 24, "DefaultRoute": "192.168.0.1"},
+            "DBConf": {"Common": {"DatabaseName": "postgres", "DefaultUser": "admin1", "UserPassword": "pw-pw-pw"}}},
+        "Settings": {"DBConf": {"Common": {"ServicePort": "5432", "SourceNetwork": "",
+            "DefaultUser": "admin1", "UserPassword": "pw-pw-pw"}}}}})
+}
+
+/// Create through the raw client; the `Appliance` answered.
+pub async fn create(raw: &Raw, name: &str, tags: &[&str]) -> Value {
+    let (status, body) = raw
+        .call(Method::POST, "/appliance", Some(create_body(name, tags)))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["Appliance"].clone()
+}
+
+/// The body is the real API's error JSON with this status line and code.
+pub fn assert_error(body: &Value, status: &str, code: &str) {
+    assert_eq!(body["is_fatal"], true, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert!(
+        body["error_msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    let serial = body["serial"].as_str().unwrap_or_default();
+    assert!(
+        serial.len() == 32 && serial.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{body}"
+    );
 }
