@@ -122,6 +122,9 @@ impl Broker {
                 continue;
             }
             let keyring = self.keyring()?;
+            // Read where the database is before recording, so a SAKURA failure leaves nothing
+            // behind (like a database failure below): the platform may retry with anything.
+            let admin = self.admin_of(&instance).await?;
             let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
             record.username = Some(username);
@@ -135,7 +138,7 @@ impl Broker {
             }
             record.version += 1;
             let view = self
-                .finish_dedicated(&instance, record, password, true)
+                .finish_dedicated(&instance, record, password, admin, true)
                 .await?;
             tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
             return Ok(BindOutcome::Created(view));
@@ -209,18 +212,26 @@ impl Broker {
                         &self.engine_of(instance)?,
                     ));
                 }
-                self.finish_dedicated(instance, record, password, false)
+                let admin = self.admin_of(instance).await?;
+                self.finish_dedicated(instance, record, password, admin, false)
                     .await
             }
         }
     }
 
-    /// Create (idempotently) the binding's database user and mark the binding bound.
+    /// The appliance's admin account, read from SAKURA Cloud now.
+    async fn admin_of(&self, instance: &InstanceRecord) -> Result<AdminAccount, Error> {
+        let db = self.appliance_of(instance).await?;
+        admin_account(&db, self.engine_of(instance)?)
+    }
+
+    /// Create (idempotently) the binding's database user with `admin` and mark the binding bound.
     async fn finish_dedicated(
         &self,
         instance: &InstanceRecord,
         mut record: BindingRecord,
         password: Secret,
+        admin: AdminAccount,
         fresh: bool,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
@@ -228,8 +239,6 @@ impl Broker {
             .username
             .clone()
             .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
-        let db = self.appliance_of(instance).await?;
-        let admin = admin_account(&db, engine)?;
         if let Err(e) = binder::create_user(&admin, &username, &password).await {
             if fresh {
                 // Leave nothing behind: the platform sees a failed bind and may simply retry.

@@ -7,6 +7,7 @@ use osb_sacloud::binder::crypto::Keyring;
 use osb_sacloud::binder::{self, Mode, generate_password, generate_username};
 use osb_sacloud::broker::records::{BindingRecord, BindingState};
 use osb_sacloud::sacloud::Engine;
+use osb_sacloud::sacloud::simulator::{Faults, RouteFaults};
 use osb_sacloud::secret::Secret;
 use osb_sacloud::store::{Cond, Item, Key, WriteOp, now_unix};
 use serde_json::{Value, json};
@@ -68,6 +69,44 @@ async fn unreachable_database_is_a_clear_error_and_creates_nothing() {
             assert_eq!(c["port"], json!(port));
             deprovision(&h, &id, kind).await;
         }
+    })
+    .await;
+}
+
+/// SAKURA Cloud failing the appliance read of a dedicated bind leaves nothing behind either.
+#[tokio::test]
+async fn sakura_failure_during_a_dedicated_bind_creates_nothing() {
+    run("dedicated", |h| async move {
+        let kind = MARIADB_KIND;
+        let id = new_id("ded-api");
+        provision(&h, &id, kind).await;
+        let binding = binding_id();
+        let route = "GET /appliance/{id}".to_owned();
+        let fault = RouteFaults {
+            next_500: 1,
+            ..RouteFaults::default()
+        };
+        h.sim.set_faults(Faults {
+            routes: [(route, fault)].into(),
+            ..Faults::default()
+        });
+        let (status, body) = bind(&h, &id, &binding, kind, Value::Null).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(
+            stored_bindings(&h, &id).await,
+            Vec::<String>::new(),
+            "{body}"
+        );
+        let (status, _, _) = h
+            .call(Method::GET, &binding_path(&id, &binding), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // The platform may retry with other parameters: nothing stands in the way.
+        let c = bind_ok(&h, &id, &binding, kind, json!({"mode": "dedicated"})).await;
+        session(&c).await;
+        let (status, _) = unbind(&h, &id, &binding, kind).await;
+        assert_eq!(status, StatusCode::OK);
+        deprovision(&h, &id, kind).await;
     })
     .await;
 }
