@@ -197,6 +197,15 @@ async fn rotation(h: &Harness, kind: Kind) {
     login(&new_uri)
         .await
         .expect("the new admin password logs in");
+    let secrets = [
+        new.as_str(),
+        old.as_str(),
+        d["password"].as_str().expect("password"),
+    ];
+    assert_eq!(
+        plaintext_in_store(h, &id, &secrets).await,
+        Vec::<String>::new()
+    );
     let (status, _, got) = h.call(Method::GET, &binding_path(&id, &shared), None).await;
     assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(
