@@ -41,6 +41,10 @@ pub struct Config {
     pub zone: String,
     pub zones: Vec<String>,
     pub rate_limit: f64,
+    /// Retries of a SAKURA call answered 423/503 (`SAKURACLOUD_RETRY_MAX`).
+    pub retry_max: u32,
+    /// First backoff wait in seconds, doubled per retry (`SAKURACLOUD_RETRY_WAIT_MIN`).
+    pub retry_wait_min: f64,
     pub store: StoreChoice,
     pub encryption_keys: Option<Secret>,
     pub log_json: bool,
@@ -182,6 +186,12 @@ impl Config {
             zone,
             zones,
             rate_limit: parse("SAKURACLOUD_RATE_LIMIT", get("SAKURACLOUD_RATE_LIMIT"), 5.0)?,
+            retry_max: parse("SAKURACLOUD_RETRY_MAX", get("SAKURACLOUD_RETRY_MAX"), 5)?,
+            retry_wait_min: parse(
+                "SAKURACLOUD_RETRY_WAIT_MIN",
+                get("SAKURACLOUD_RETRY_WAIT_MIN"),
+                0.5,
+            )?,
             store,
             encryption_keys,
             log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),

@@ -188,7 +188,12 @@ pub(crate) fn new_token(kind: records::OpKind) -> String {
 
 /// "2m10s" since `since` (Unix seconds).
 pub(crate) fn elapsed(since: i64) -> String {
-    let secs = (crate::store::now_unix() - since).max(0);
+    human_duration(crate::store::now_unix() - since)
+}
+
+/// A duration for people: "45s", "2m10s", "1h5m".
+pub(crate) fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
     if secs >= 3600 {
         format!("{}h{}m", secs / 3600, (secs % 3600) / 60)
     } else if secs >= 60 {
