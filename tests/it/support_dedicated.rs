@@ -13,7 +13,6 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use osb_sacloud::binder::AdminAccount;
 use osb_sacloud::sacloud::Engine;
-use osb_sacloud::sacloud::simulator::Simulator;
 use osb_sacloud::store::Key;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -67,17 +66,11 @@ pub async fn start(default_mode: &str) -> Arc<Harness> {
     let mut cfg = simulator_config();
     cfg.mariadb_url = Some(mariadb_url());
     cfg.postgres_url = Some(postgres_url());
-    let sim = Simulator::start(cfg, "127.0.0.1:0".parse().expect("address"))
-        .await
-        .unwrap_or_else(|e| panic!("the real database servers are required: {e}"));
-    let mut env = broker_env(&sim);
-    env.insert("OSB_BINDING_MODE".into(), default_mode.into());
-    let store: Arc<dyn osb_sacloud::store::Store> =
-        Arc::new(osb_sacloud::store::memory::MemoryStore::new());
-    let app = osb_sacloud::app::build_with_store(&config_from(&env), store.clone())
-        .await
-        .expect("broker builds");
-    Arc::new(Harness { app, sim, store })
+    let h = Harness::start_custom(cfg, |env| {
+        env.insert("OSB_BINDING_MODE".into(), default_mode.into());
+    })
+    .await;
+    Arc::new(h)
 }
 
 /// Run `body` on a fresh backed broker, then drop whatever its appliances left on the servers
