@@ -170,6 +170,7 @@ impl Config {
                 if fake_mode { 2 } else { 10 },
             )?,
             default_binding_mode,
+            loopback_databases_only: fake_mode,
         };
         Ok(Config {
             listen,
@@ -235,6 +236,10 @@ mod tests {
     fn fake_mode_has_defaults_and_a_file_store() {
         let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
         assert!(c.fake_mode && c.broker_password.is_none());
+        assert!(
+            c.settings.loopback_databases_only,
+            "fake mode never dials simulated addresses"
+        );
         assert_eq!(
             c.store,
             StoreChoice::File(PathBuf::from("./data/osb-sacloud.redb"))

@@ -239,7 +239,11 @@ impl Broker {
             .username
             .clone()
             .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
-        if let Err(e) = binder::create_user(&admin, &username, &password).await {
+        let outcome = match self.reachable_in_this_mode(&admin) {
+            Ok(()) => binder::create_user(&admin, &username, &password).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
             if fresh {
                 // Leave nothing behind: the platform sees a failed bind and may simply retry.
                 let _ = self.repo.delete_binding(&record).await;
@@ -362,6 +366,10 @@ impl Broker {
             }
         };
         let admin = admin_account(&db, self.engine_of(&instance)?)?;
+        if self.reachable_in_this_mode(&admin).is_err() {
+            // No user can have been made there (binds are refused the same way).
+            return Ok(());
+        }
         binder::drop_user(&admin, username)
             .await
             .map_err(bind_failure)
@@ -391,6 +399,23 @@ impl Broker {
             description: description.into(),
             kind: super::records::OpKind::Provision,
         })
+    }
+
+    /// In fake mode a simulated appliance exists only where a real server backs it, on this
+    /// machine: refuse other addresses without sending anything to them.
+    fn reachable_in_this_mode(&self, admin: &AdminAccount) -> Result<(), binder::Error> {
+        let loopback = admin
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+            || admin.host == "localhost";
+        if self.settings.loopback_databases_only && !loopback {
+            return Err(binder::Error::Unreachable {
+                address: admin.address(),
+                cause: "in fake mode only appliances on 127.0.0.1 are backed by a real database server (SIMULATOR_MARIADB_URL / SIMULATOR_POSTGRES_URL); this one is simulated only".into(),
+            });
+        }
+        Ok(())
     }
 
     fn keyring(&self) -> Result<&crate::binder::crypto::Keyring, Error> {

@@ -84,6 +84,9 @@ pub struct Settings {
     pub retry_after: u64,
     /// The binding mode when a bind does not ask for one.
     pub default_binding_mode: Mode,
+    /// Connect to databases on loopback addresses only (fake mode: simulated appliances at
+    /// other addresses do not exist, and nothing may be sent off this machine for them).
+    pub loopback_databases_only: bool,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             tombstone_ttl: 24 * 60 * 60,
             retry_after: 10,
             default_binding_mode: Mode::Dedicated,
+            loopback_databases_only: false,
         }
     }
 }
