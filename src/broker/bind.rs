@@ -257,11 +257,50 @@ impl Broker {
         };
         record.state = BindingState::Bound;
         record.endpoint = Some(endpoint.clone());
-        // A lost race means another request finished the same binding: same user, same password.
-        self.repo.save_binding(&mut record, None).await?;
+        if !self.repo.save_binding(&mut record, None).await? {
+            self.settle_lost_save(&mut record, &admin, &username)
+                .await?;
+        }
         Ok(dedicated_view(
             instance, &record, &endpoint, password, &engine,
         ))
+    }
+
+    /// The final save lost a race. Usually another request finished the same binding (same
+    /// user, same password). But if a concurrent attempt failed and removed the record, the
+    /// user this request made would have no record: put the record back, or drop the user.
+    async fn settle_lost_save(
+        &self,
+        record: &mut BindingRecord,
+        admin: &AdminAccount,
+        username: &str,
+    ) -> Result<(), Error> {
+        let current = self
+            .repo
+            .binding(&record.instance_id, &record.binding_id)
+            .await?;
+        match current {
+            Some(c)
+                if c.state == BindingState::Bound && c.username.as_deref() == Some(username) =>
+            {
+                Ok(())
+            }
+            Some(c) if c.state != BindingState::Gone => Err(Error::Concurrency(format!(
+                "service binding {} changed meanwhile; send the request again",
+                record.binding_id
+            ))),
+            gone_or_absent => {
+                record.version = gone_or_absent.map_or(0, |c| c.version);
+                if self.repo.save_binding(record, None).await? {
+                    return Ok(());
+                }
+                let _ = binder::drop_user(admin, username).await;
+                Err(Error::Concurrency(format!(
+                    "service binding {} changed meanwhile; send the request again",
+                    record.binding_id
+                )))
+            }
+        }
     }
 
     /// `GET .../service_bindings/{binding_id}`.
