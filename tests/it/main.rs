@@ -3,6 +3,10 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod concurrency_bind;
+mod concurrency_cost;
+mod concurrency_provision;
+mod concurrency_tombstone;
 mod faults;
 mod osb_bindings;
 mod osb_contract;
@@ -20,4 +24,5 @@ mod store_suite;
 mod support;
 mod support_dedicated;
 mod support_moto;
+mod support_procs;
 mod support_sacloud;
