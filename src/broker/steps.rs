@@ -5,12 +5,14 @@
 //! wins a conditional write that claims it, then calls SAKURA, then records the result; a claim
 //! older than the lease counts as abandoned by a dead process and is taken over.
 
-use super::records::{BindingState, InstanceRecord, InstanceState, OpKind, OpState, Step};
+use super::records::{
+    BindingRecord, BindingState, InstanceRecord, InstanceState, OpKind, OpState, Step,
+};
 use super::{Broker, Error};
 use crate::sacloud::{self, Database};
-use crate::store::now_unix;
+use crate::store::{WriteOp, now_unix};
 
-/// The most bindings marked gone in the same atomic write as their instance.
+/// The most bindings marked gone in one atomic write (DynamoDB takes at most 100 items).
 const MAX_BINDINGS_IN_BATCH: usize = 90;
 
 impl Broker {
@@ -184,16 +186,31 @@ impl Broker {
         next.operation.claimed_at = None;
         next.operation.description = what;
         next.version = record.version;
-        let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
-        let bindings = self.repo.bindings(&record.instance_id).await?;
-        for mut binding in bindings
+        let mut live: Vec<_> = self
+            .repo
+            .bindings(&record.instance_id)
+            .await?
             .into_iter()
             .filter(|b| b.state != BindingState::Gone)
-            .take(MAX_BINDINGS_IN_BATCH)
-        {
-            binding.state = BindingState::Gone;
-            binding.sealed_password = None;
-            ops.push(self.repo.put_binding_op(&binding, Some(expires))?);
+            .collect();
+        // More bindings than one atomic write holds: tombstone the surplus first, batch by batch,
+        // each batch only while the instance is still as read. The instance is tombstoned last,
+        // so no binding outlives it; a lost race leaves the rest to the next poll.
+        while live.len() > MAX_BINDINGS_IN_BATCH {
+            let mut ops = vec![self.repo.check_instance_op(record)];
+            for binding in live.drain(..MAX_BINDINGS_IN_BATCH) {
+                ops.push(self.tombstone_binding_op(binding, expires)?);
+            }
+            if !self.repo.commit(ops).await? {
+                if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
+                    *record = fresh;
+                }
+                return Ok(());
+            }
+        }
+        let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
+        for binding in live {
+            ops.push(self.tombstone_binding_op(binding, expires)?);
         }
         if self.repo.commit(ops).await? {
             next.version += 1;
@@ -203,6 +220,17 @@ impl Broker {
             *record = fresh;
         }
         Ok(())
+    }
+
+    /// The write that tombstones `binding` (its password dropped) until `expires`.
+    fn tombstone_binding_op(
+        &self,
+        mut binding: BindingRecord,
+        expires: i64,
+    ) -> Result<WriteOp, Error> {
+        binding.state = BindingState::Gone;
+        binding.sealed_password = None;
+        self.repo.put_binding_op(&binding, Some(expires))
     }
 }
 

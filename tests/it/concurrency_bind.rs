@@ -222,3 +222,40 @@ async fn unbinds_and_binds_racing_a_deprovision_leave_nothing_bound() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{b}: {}", r.body);
     }
 }
+
+/// More bindings than one atomic write holds: the deprovision still tombstones every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deprovision_tombstones_more_bindings_than_one_transaction_holds() {
+    let c = Cluster::start("manybindings", BROKERS, |_| {}).await;
+    let id = new_id("many");
+    ready(&c, &id, provision_body(MARIADB, MARIADB_10G)).await;
+    const N: usize = 120;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(12) {
+        let replies = all_at_once(chunk.len(), |k| {
+            let (c, path) = (c.clone(), binding_path(&id, &format!("b-{}", chunk[k])));
+            async move {
+                c.call_on(k, Method::PUT, &path, Some(bind_body(MARIADB, MARIADB_10G)))
+                    .await
+            }
+        })
+        .await;
+        for r in replies {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+    let delete = format!(
+        "/v2/service_instances/{id}?accepts_incomplete=true&service_id={MARIADB}&plan_id={MARIADB_10G}"
+    );
+    let r = c.call(Method::DELETE, &delete, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let last = c.poll(&id).await;
+    assert_eq!(last["state"], "succeeded", "{last}");
+    let bindings = stored_bindings(&c, &id).await;
+    assert_eq!(bindings.len(), N);
+    let left: Vec<_> = bindings.iter().filter(|(_, s)| s != "gone").collect();
+    assert!(
+        left.is_empty(),
+        "{} of {N} bindings left bound: {left:?}",
+        left.len()
+    );
+}
