@@ -267,8 +267,10 @@ impl Broker {
     }
 
     /// The final save lost a race. Usually another request finished the same binding (same
-    /// user, same password). But if a concurrent attempt failed and removed the record, the
-    /// user this request made would have no record: put the record back, or drop the user.
+    /// user, same password). If a concurrent attempt failed and removed the record, the user
+    /// this request made would have no record: put the record back while the instance can still
+    /// be bound, else drop the user. If the binding was unbound or tombstoned with its instance
+    /// meanwhile, that stands: drop the user.
     async fn settle_lost_save(
         &self,
         record: &mut BindingRecord,
@@ -279,26 +281,45 @@ impl Broker {
             .repo
             .binding(&record.instance_id, &record.binding_id)
             .await?;
+        let changed = || {
+            Error::Concurrency(format!(
+                "service binding {} changed meanwhile; send the request again",
+                record.binding_id
+            ))
+        };
         match current {
             Some(c)
                 if c.state == BindingState::Bound && c.username.as_deref() == Some(username) =>
             {
                 Ok(())
             }
-            Some(c) if c.state != BindingState::Gone => Err(Error::Concurrency(format!(
-                "service binding {} changed meanwhile; send the request again",
-                record.binding_id
-            ))),
-            gone_or_absent => {
-                record.version = gone_or_absent.map_or(0, |c| c.version);
-                if self.repo.save_binding(record, None).await? {
-                    return Ok(());
-                }
+            Some(c) if c.state == BindingState::Gone => {
                 let _ = binder::drop_user(admin, username).await;
                 Err(Error::Concurrency(format!(
-                    "service binding {} changed meanwhile; send the request again",
+                    "service binding {} was deleted while it was being created (unbound, or its service instance deprovisioned)",
                     record.binding_id
                 )))
+            }
+            Some(_) => Err(changed()),
+            None => {
+                let instance = self
+                    .repo
+                    .instance(&record.instance_id)
+                    .await?
+                    .filter(|i| i.state == InstanceState::Ready);
+                if let Some(instance) = instance {
+                    record.version = 0;
+                    let ops = vec![
+                        self.repo.check_instance_op(&instance),
+                        self.repo.put_binding_op(record, None)?,
+                    ];
+                    if self.repo.commit(ops).await? {
+                        record.version = 1;
+                        return Ok(());
+                    }
+                }
+                let _ = binder::drop_user(admin, username).await;
+                Err(changed())
             }
         }
     }

@@ -5,6 +5,8 @@ mod binder_postgres;
 mod binder_support;
 mod concurrency_bind;
 mod concurrency_cost;
+mod concurrency_dedicated;
+mod concurrency_gate;
 mod concurrency_provision;
 mod concurrency_tombstone;
 mod faults;

@@ -195,6 +195,18 @@ impl Cluster {
         sim_config: SimulatorConfig,
         tweak: impl FnOnce(&mut HashMap<String, String>),
     ) -> Arc<Cluster> {
+        Self::start_each(test, n, sim_config, tweak, |_, _| {}).await
+    }
+
+    /// Like [`Cluster::start_custom`], and broker `i` gets its environment adjusted by
+    /// `tweak_one(i, ..)` too (e.g. a DynamoDB endpoint of its own).
+    pub async fn start_each(
+        test: &str,
+        n: usize,
+        sim_config: SimulatorConfig,
+        tweak: impl FnOnce(&mut HashMap<String, String>),
+        tweak_one: impl Fn(usize, &mut HashMap<String, String>) + Send + 'static,
+    ) -> Arc<Cluster> {
         let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("simulator starts");
@@ -223,7 +235,13 @@ impl Cluster {
             .await
             .expect("create-table task");
         let procs = tokio::task::spawn_blocking(move || {
-            (0..n).map(|_| BrokerProc::start(&env)).collect::<Vec<_>>()
+            (0..n)
+                .map(|i| {
+                    let mut own = (*env).clone();
+                    tweak_one(i, &mut own);
+                    BrokerProc::start(&own)
+                })
+                .collect::<Vec<_>>()
         })
         .await
         .expect("brokers start");
