@@ -15,11 +15,11 @@ use crate::config::{Config, StoreChoice};
 use crate::sacloud::simulator::{Simulator, SimulatorConfig};
 use crate::sacloud::{Client, ClientConfig};
 use crate::secret::Secret;
+use crate::store::Store;
 use crate::store::counting::{Counters, CountingStore};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::file::FileStore;
 use crate::store::memory::MemoryStore;
-use crate::store::Store;
 
 /// A built broker and what came up with it.
 pub struct App {
@@ -47,8 +47,12 @@ pub struct StartError(pub String);
 pub async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>, StartError> {
     Ok(match choice {
         StoreChoice::Memory => Arc::new(MemoryStore::new()),
-        StoreChoice::File(path) => Arc::new(FileStore::open(path).map_err(|e| StartError(e.to_string()))?),
-        StoreChoice::DynamoDb { table, endpoint } => Arc::new(DynamoStore::from_env(table.clone(), endpoint.clone()).await),
+        StoreChoice::File(path) => {
+            Arc::new(FileStore::open(path).map_err(|e| StartError(e.to_string()))?)
+        }
+        StoreChoice::DynamoDb { table, endpoint } => {
+            Arc::new(DynamoStore::from_env(table.clone(), endpoint.clone()).await)
+        }
     })
 }
 
@@ -73,12 +77,23 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
     } else {
         (None, config.api_root_url.clone())
     };
-    let mut client_config = ClientConfig::new(root_url, config.access_token.clone(), config.access_token_secret.clone());
+    let mut client_config = ClientConfig::new(
+        root_url,
+        config.access_token.clone(),
+        config.access_token_secret.clone(),
+    );
     client_config.rate_limit_per_sec = config.rate_limit;
-    let sakura = Client::new(client_config).map_err(|e| StartError(format!("SAKURA Cloud client: {e}")))?;
+    let sakura =
+        Client::new(client_config).map_err(|e| StartError(format!("SAKURA Cloud client: {e}")))?;
 
     let (keyring, ephemeral_key) = match &config.encryption_keys {
-        Some(keys) => (Some(Keyring::from_config(keys.expose()).map_err(|e| StartError(format!("OSB_ENCRYPTION_KEYS: {e}")))?), false),
+        Some(keys) => (
+            Some(
+                Keyring::from_config(keys.expose())
+                    .map_err(|e| StartError(format!("OSB_ENCRYPTION_KEYS: {e}")))?,
+            ),
+            false,
+        ),
         None if config.fake_mode => (Some(Keyring::ephemeral()), true),
         None if config.settings.default_binding_mode == Mode::Dedicated => {
             return Err(StartError(
@@ -91,7 +106,13 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
     let counting = CountingStore::new(store);
     let store_calls = counting.totals();
     let catalog = Arc::new(Catalog::new(config.zones.clone(), config.zone.clone()));
-    let broker = Arc::new(Broker::new(Arc::new(counting), sakura.clone(), catalog, keyring, config.settings.clone()));
+    let broker = Arc::new(Broker::new(
+        Arc::new(counting),
+        sakura.clone(),
+        catalog,
+        keyring,
+        config.settings.clone(),
+    ));
 
     let (password, generated_password) = match &config.broker_password {
         Some(p) => (p.clone(), false),

@@ -22,7 +22,10 @@ pub enum StoreChoice {
     /// The embedded file store at this path.
     File(PathBuf),
     /// A DynamoDB table, optionally at an emulator's endpoint.
-    DynamoDb { table: String, endpoint: Option<String> },
+    DynamoDb {
+        table: String,
+        endpoint: Option<String>,
+    },
 }
 
 /// Everything the broker needs to start.
@@ -49,15 +52,25 @@ pub struct Config {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn parse<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -> Result<T, ConfigError> {
+fn parse<T: std::str::FromStr>(
+    name: &str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
     match value.filter(|v| !v.trim().is_empty()) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
     }
 }
 
 fn truthy(value: Option<String>) -> bool {
-    matches!(value.as_deref().map(str::trim), Some("1" | "true" | "TRUE" | "yes" | "on"))
+    matches!(
+        value.as_deref().map(str::trim),
+        Some("1" | "true" | "TRUE" | "yes" | "on")
+    )
 }
 
 impl Config {
@@ -82,7 +95,11 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let secret = |k: &str| get(k).filter(|v| !v.is_empty()).map(Secret::new);
         let fake_mode = truthy(get("SAKURACLOUD_FAKE_MODE"));
-        let listen = parse("OSB_LISTEN", get("OSB_LISTEN"), SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let listen = parse(
+            "OSB_LISTEN",
+            get("OSB_LISTEN"),
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+        )?;
         let broker_username = get("OSB_USERNAME").filter(|v| !v.is_empty());
         let broker_password = secret("OSB_PASSWORD");
         if !fake_mode && (broker_username.is_none() || broker_password.is_none()) {
@@ -97,35 +114,70 @@ impl Config {
                 "set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator".into(),
             ));
         }
-        let zone = get("SAKURACLOUD_ZONE").filter(|v| !v.is_empty()).unwrap_or_else(|| "is1a".into());
+        let zone = get("SAKURACLOUD_ZONE")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "is1a".into());
         let zones: Vec<String> = match get("OSB_ZONES").filter(|v| !v.trim().is_empty()) {
-            Some(list) => list.split(',').map(|z| z.trim().to_owned()).filter(|z| !z.is_empty()).collect(),
+            Some(list) => list
+                .split(',')
+                .map(|z| z.trim().to_owned())
+                .filter(|z| !z.is_empty())
+                .collect(),
             None => KNOWN_ZONES.iter().map(|z| z.to_string()).collect(),
         };
         if !zones.contains(&zone) {
-            return Err(ConfigError(format!("SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})", zones.join(", "))));
+            return Err(ConfigError(format!(
+                "SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})",
+                zones.join(", ")
+            )));
         }
         let store = match get("OSB_TABLE").filter(|v| !v.is_empty()) {
-            Some(table) => StoreChoice::DynamoDb { table, endpoint: get("DYNAMODB_ENDPOINT").filter(|v| !v.is_empty()) },
+            Some(table) => StoreChoice::DynamoDb {
+                table,
+                endpoint: get("DYNAMODB_ENDPOINT").filter(|v| !v.is_empty()),
+            },
             None => {
-                let dir = get("OSB_DATA_DIR").filter(|v| !v.is_empty()).unwrap_or_else(|| "./data".into());
+                let dir = get("OSB_DATA_DIR")
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "./data".into());
                 StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
             }
         };
-        let default_binding_mode = parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), Mode::Dedicated)?;
+        let default_binding_mode =
+            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), Mode::Dedicated)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let defaults = Settings::default();
         let settings = Settings {
-            provision_timeout: parse("OSB_PROVISION_TIMEOUT_SECS", get("OSB_PROVISION_TIMEOUT_SECS"), defaults.provision_timeout)?,
-            update_timeout: parse("OSB_UPDATE_TIMEOUT_SECS", get("OSB_UPDATE_TIMEOUT_SECS"), defaults.update_timeout)?,
+            provision_timeout: parse(
+                "OSB_PROVISION_TIMEOUT_SECS",
+                get("OSB_PROVISION_TIMEOUT_SECS"),
+                defaults.provision_timeout,
+            )?,
+            update_timeout: parse(
+                "OSB_UPDATE_TIMEOUT_SECS",
+                get("OSB_UPDATE_TIMEOUT_SECS"),
+                defaults.update_timeout,
+            )?,
             deprovision_timeout: parse(
                 "OSB_DEPROVISION_TIMEOUT_SECS",
                 get("OSB_DEPROVISION_TIMEOUT_SECS"),
                 defaults.deprovision_timeout,
             )?,
-            claim_lease: parse("OSB_CLAIM_LEASE_SECS", get("OSB_CLAIM_LEASE_SECS"), defaults.claim_lease)?,
-            tombstone_ttl: parse("OSB_TOMBSTONE_TTL_SECS", get("OSB_TOMBSTONE_TTL_SECS"), defaults.tombstone_ttl)?,
-            retry_after: parse("OSB_RETRY_AFTER_SECS", get("OSB_RETRY_AFTER_SECS"), if fake_mode { 2 } else { 10 })?,
+            claim_lease: parse(
+                "OSB_CLAIM_LEASE_SECS",
+                get("OSB_CLAIM_LEASE_SECS"),
+                defaults.claim_lease,
+            )?,
+            tombstone_ttl: parse(
+                "OSB_TOMBSTONE_TTL_SECS",
+                get("OSB_TOMBSTONE_TTL_SECS"),
+                defaults.tombstone_ttl,
+            )?,
+            retry_after: parse(
+                "OSB_RETRY_AFTER_SECS",
+                get("OSB_RETRY_AFTER_SECS"),
+                if fake_mode { 2 } else { 10 },
+            )?,
             default_binding_mode,
         };
         Ok(Config {
@@ -158,19 +210,27 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn outside_fake_mode_broker_credentials_are_required() {
         let err = config(&[]).unwrap_err().to_string();
-        assert!(err.contains("OSB_USERNAME") && err.contains("OSB_PASSWORD"), "{err}");
+        assert!(
+            err.contains("OSB_USERNAME") && err.contains("OSB_PASSWORD"),
+            "{err}"
+        );
     }
 
     #[test]
     fn outside_fake_mode_sakura_credentials_are_required() {
-        let err = config(&[("OSB_USERNAME", "u"), ("OSB_PASSWORD", "p")]).unwrap_err().to_string();
+        let err = config(&[("OSB_USERNAME", "u"), ("OSB_PASSWORD", "p")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SAKURACLOUD_ACCESS_TOKEN"), "{err}");
     }
 
@@ -178,17 +238,34 @@ mod tests {
     fn fake_mode_has_defaults_and_a_file_store() {
         let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
         assert!(c.fake_mode && c.broker_password.is_none());
-        assert_eq!(c.store, StoreChoice::File(PathBuf::from("./data/osb-sacloud.redb")));
+        assert_eq!(
+            c.store,
+            StoreChoice::File(PathBuf::from("./data/osb-sacloud.redb"))
+        );
         assert_eq!(c.zone, "is1a");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     }
 
     #[test]
     fn table_selects_dynamodb_and_bad_numbers_are_named() {
-        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("OSB_TABLE", "t"), ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5005")])
-            .unwrap();
-        assert_eq!(c.store, StoreChoice::DynamoDb { table: "t".into(), endpoint: Some("http://127.0.0.1:5005".into()) });
-        let err = config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("SAKURACLOUD_RATE_LIMIT", "fast")]).unwrap_err();
+        let c = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("OSB_TABLE", "t"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5005"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreChoice::DynamoDb {
+                table: "t".into(),
+                endpoint: Some("http://127.0.0.1:5005".into())
+            }
+        );
+        let err = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("SAKURACLOUD_RATE_LIMIT", "fast"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
     }
 

@@ -12,7 +12,11 @@ use osb_sacloud::lambda;
 use osb_sacloud::sacloud::simulator::{SimulatorConfig, serve_standalone};
 
 #[derive(Parser)]
-#[command(name = "osb-sacloud", version, about = "Open Service Broker for SAKURA Cloud database appliances")]
+#[command(
+    name = "osb-sacloud",
+    version,
+    about = "Open Service Broker for SAKURA Cloud database appliances"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,7 +49,9 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().with_current_span(false).init();
     } else {
@@ -92,7 +98,9 @@ async fn main() -> ExitCode {
     init_logging(json_logs);
     let result = match cli.command.unwrap_or(Command::Serve { store: None }) {
         Command::Serve { store } => serve(store).await,
-        Command::Simulator { listen } => serve_standalone(SimulatorConfig::from_env(), listen).await.map_err(|e| e.to_string()),
+        Command::Simulator { listen } => serve_standalone(SimulatorConfig::from_env(), listen)
+            .await
+            .map_err(|e| e.to_string()),
         Command::CreateTable => create_table().await,
     };
     match result {
@@ -112,7 +120,9 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
             config.store = StoreChoice::File("./data/osb-sacloud.redb".into());
         }
         Some(StoreArg::Dynamodb) if !matches!(config.store, StoreChoice::DynamoDb { .. }) => {
-            return Err("--store dynamodb needs OSB_TABLE (and DYNAMODB_ENDPOINT for an emulator)".into());
+            return Err(
+                "--store dynamodb needs OSB_TABLE (and DYNAMODB_ENDPOINT for an emulator)".into(),
+            );
         }
         _ => {}
     }
@@ -125,19 +135,31 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
         tracing::info!(simulator = %sim.root_url(), "fake mode: SAKURA Cloud simulator running in-process");
     }
     if app.ephemeral_key {
-        tracing::warn!("fake mode: no OSB_ENCRYPTION_KEYS, using an ephemeral key (dedicated bindings will not survive a restart)");
+        tracing::warn!(
+            "fake mode: no OSB_ENCRYPTION_KEYS, using an ephemeral key (dedicated bindings will not survive a restart)"
+        );
     }
     if app.generated_password {
         // Printed once, to the terminal of the person who started fake mode.
-        println!("osb-sacloud broker: http://{addr}  username: {}  password: {}", app.username, app.password.expose());
+        println!(
+            "osb-sacloud broker: http://{addr}  username: {}  password: {}",
+            app.username,
+            app.password.expose()
+        );
     }
     tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, "serving the OSB API");
-    axum::serve(listener, app.router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn create_table() -> Result<(), String> {
-    let table = std::env::var("OSB_TABLE").map_err(|_| "set OSB_TABLE to the table name".to_string())?;
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|v| !v.is_empty());
+    let table =
+        std::env::var("OSB_TABLE").map_err(|_| "set OSB_TABLE to the table name".to_string())?;
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
     let store = osb_sacloud::store::dynamodb::DynamoStore::from_env(table.clone(), endpoint).await;
     store.create_table().await.map_err(|e| e.to_string())?;
     println!("table {table} is ready");

@@ -38,9 +38,18 @@ pub async fn put_binding(
     let service_id = required(body.service_id, "service_id")?;
     let plan_id = required(body.plan_id, "plan_id")?;
     // 2.13 platforms may send only the deprecated app_guid; keep it as the bind resource.
-    let bind_resource = body.bind_resource.or(body.app_guid.map(|g| json!({ "app_guid": g })));
+    let bind_resource = body
+        .bind_resource
+        .or(body.app_guid.map(|g| json!({ "app_guid": g })));
     let outcome = broker
-        .bind(BindRequest { instance_id, binding_id, service_id, plan_id, parameters: body.parameters, bind_resource })
+        .bind(BindRequest {
+            instance_id,
+            binding_id,
+            service_id,
+            plan_id,
+            parameters: body.parameters,
+            bind_resource,
+        })
         .await?;
     let (status, view) = match outcome {
         BindOutcome::Created(view) => (StatusCode::CREATED, view),
@@ -69,7 +78,14 @@ pub async fn delete_binding(
     check_ids(&instance_id, &binding_id)?;
     let service_id = query.required("service_id")?;
     let plan_id = query.required("plan_id")?;
-    broker.unbind(UnbindRequest { instance_id, binding_id, service_id, plan_id }).await?;
+    broker
+        .unbind(UnbindRequest {
+            instance_id,
+            binding_id,
+            service_id,
+            plan_id,
+        })
+        .await?;
     Ok((StatusCode::OK, Json(json!({}))).into_response())
 }
 
@@ -80,6 +96,12 @@ pub async fn binding_last_operation(
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
-    let last = broker.binding_last_operation(&instance_id, &binding_id).await?;
-    Ok(last_operation_response(&last, version, broker.settings().retry_after))
+    let last = broker
+        .binding_last_operation(&instance_id, &binding_id)
+        .await?;
+    Ok(last_operation_response(
+        &last,
+        version,
+        broker.settings().retry_after,
+    ))
 }

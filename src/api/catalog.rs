@@ -11,5 +11,9 @@ use crate::broker::Broker;
 
 /// `GET /v2/catalog`.
 pub async fn get_catalog(State(broker): State<Arc<Broker>>, Version(version): Version) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], broker.catalog().json(version)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        broker.catalog().json(version),
+    )
+        .into_response()
 }

@@ -18,7 +18,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        ApiError { status, code, description: description.into() }
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+        }
     }
 
     pub fn bad_request(description: impl Into<String>) -> Self {
@@ -44,19 +48,35 @@ impl ApiError {
                 "X-Broker-API-Version {v:?} is not supported; this broker speaks OSB API 2.13 to 2.17 (send e.g. `X-Broker-API-Version: 2.17`)"
             ),
         };
-        Self::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", description)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            description,
+        )
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", "the request body is larger than the 1 MiB this broker accepts")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            "the request body is larger than the 1 MiB this broker accepts",
+        )
     }
 
     pub fn not_found_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint; see the OSB API for the routes this broker serves")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "no such endpoint; see the OSB API for the routes this broker serves",
+        )
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "this endpoint does not support that HTTP method")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "this endpoint does not support that HTTP method",
+        )
     }
 }
 
@@ -68,9 +88,17 @@ impl From<broker::Error> for ApiError {
             E::NotFound(d) => ApiError::new(StatusCode::NOT_FOUND, "NotFound", d),
             E::Gone(d) => ApiError::new(StatusCode::GONE, "Gone", d),
             E::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "Conflict", d),
-            e @ E::AsyncRequired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "AsyncRequired", e.to_string()),
-            E::Concurrency(d) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ConcurrencyError", d),
-            E::Unprocessable(d) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntity", d),
+            e @ E::AsyncRequired => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "AsyncRequired",
+                e.to_string(),
+            ),
+            E::Concurrency(d) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ConcurrencyError", d)
+            }
+            E::Unprocessable(d) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntity", d)
+            }
             E::Upstream(d) => {
                 tracing::warn!("upstream failure: {d}");
                 ApiError::new(StatusCode::BAD_GATEWAY, "UpstreamError", d)
@@ -90,11 +118,16 @@ impl From<broker::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({"error": self.code, "description": self.description}))).into_response();
+        let mut response = (
+            self.status,
+            Json(json!({"error": self.code, "description": self.description})),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"osb-sacloud\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"osb-sacloud\""),
+            );
         }
         response
     }

@@ -21,7 +21,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
             let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
             let mime = ct.split(';').next().unwrap_or("").trim();
             if !(mime == "application/json" || mime.ends_with("+json") || mime.is_empty()) {
-                return Err(ApiError::malformed(format!("Content-Type must be application/json, not {mime:?}")));
+                return Err(ApiError::malformed(format!(
+                    "Content-Type must be application/json, not {mime:?}"
+                )));
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -34,11 +36,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(ApiError::malformed("the request body must be a JSON object"));
+            return Err(ApiError::malformed(
+                "the request body must be a JSON object",
+            ));
         }
-        serde_json::from_value(value)
-            .map(OsbJson)
-            .map_err(|e| ApiError::malformed(format!("the request body has a field of the wrong type: {e}")))
+        serde_json::from_value(value).map(OsbJson).map_err(|e| {
+            ApiError::malformed(format!(
+                "the request body has a field of the wrong type: {e}"
+            ))
+        })
     }
 }
 
@@ -47,7 +53,10 @@ pub struct OsbQuery(pub Vec<(String, String)>);
 
 impl OsbQuery {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `accepts_incomplete=true` (anything else, or absence, is false).
@@ -59,7 +68,9 @@ impl OsbQuery {
     pub fn required(&self, key: &str) -> Result<String, ApiError> {
         match self.get(key) {
             Some(v) if !v.is_empty() => Ok(v.to_owned()),
-            _ => Err(ApiError::bad_request(format!("the query parameter `{key}` is required"))),
+            _ => Err(ApiError::bad_request(format!(
+                "the query parameter `{key}` is required"
+            ))),
         }
     }
 }
@@ -70,7 +81,9 @@ impl<S: Send + Sync> FromRequestParts<S> for OsbQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::malformed(format!("the query string {query:?} is malformed: {e}")))?;
+            .map_err(|e| {
+                ApiError::malformed(format!("the query string {query:?} is malformed: {e}"))
+            })?;
         Ok(OsbQuery(pairs.0))
     }
 }
@@ -105,7 +118,9 @@ pub fn check_id(kind: &str, id: &str) -> Result<(), ApiError> {
 pub fn required(field: Option<String>, name: &str) -> Result<String, ApiError> {
     match field {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(ApiError::bad_request(format!("the field `{name}` is required"))),
+        _ => Err(ApiError::bad_request(format!(
+            "the field `{name}` is required"
+        ))),
     }
 }
 

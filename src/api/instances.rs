@@ -13,8 +13,8 @@ use super::error::ApiError;
 use super::extract::{OsbJson, OsbPath, OsbQuery, Version, check_id, required};
 use crate::broker::records::OpKind;
 use crate::broker::{
-    Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, OpState, ProvisionOutcome, ProvisionRequest,
-    UpdateOutcome, UpdateRequest,
+    Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, OpState, ProvisionOutcome,
+    ProvisionRequest, UpdateOutcome, UpdateRequest,
 };
 use crate::catalog::ApiVersion;
 
@@ -38,11 +38,13 @@ pub struct UpdateBody {
 /// The catalog declares no `maintenance_info`, so a platform that sends a version is out of step.
 fn check_maintenance_info(info: &Option<Value>) -> Result<(), ApiError> {
     match info {
-        Some(Value::Object(m)) if m.get("version").is_some_and(|v| !v.is_null()) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "MaintenanceInfoConflict",
-            "this plan declares no maintenance_info; fetch the catalog again and send none",
-        )),
+        Some(Value::Object(m)) if m.get("version").is_some_and(|v| !v.is_null()) => {
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "MaintenanceInfoConflict",
+                "this plan declares no maintenance_info; fetch the catalog again and send none",
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -127,7 +129,9 @@ pub async fn delete_instance(
         })
         .await?;
     Ok(match outcome {
-        DeprovisionOutcome::InProgress { operation } => operation_body(StatusCode::ACCEPTED, operation),
+        DeprovisionOutcome::InProgress { operation } => {
+            operation_body(StatusCode::ACCEPTED, operation)
+        }
         DeprovisionOutcome::Done => empty(StatusCode::OK),
     })
 }
@@ -152,11 +156,19 @@ pub async fn instance_last_operation(
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
     let last = broker.last_operation(&instance_id).await?;
-    Ok(last_operation_response(&last, version, broker.settings().retry_after))
+    Ok(last_operation_response(
+        &last,
+        version,
+        broker.settings().retry_after,
+    ))
 }
 
 /// The `last_operation` body (fields gated by version) with `Retry-After`.
-pub fn last_operation_response(last: &LastOperation, version: ApiVersion, retry_after: u64) -> Response {
+pub fn last_operation_response(
+    last: &LastOperation,
+    version: ApiVersion,
+    retry_after: u64,
+) -> Response {
     let mut body = json!({ "state": last.state.as_osb(), "description": last.description });
     if version.at_least(15) && last.state == OpState::Failed {
         match last.kind {

@@ -36,14 +36,22 @@ impl std::fmt::Debug for BasicAuth {
 
 impl BasicAuth {
     pub fn new(username: &str, password: &Secret) -> Self {
-        BasicAuth { digest: digest_of(username, password.expose()) }
+        BasicAuth {
+            digest: digest_of(username, password.expose()),
+        }
     }
 
     fn accepts(&self, headers: &HeaderMap) -> bool {
-        let Some(value) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        let Some(value) = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
             return false;
         };
-        let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+        let Some(encoded) = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+        else {
             return false;
         };
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
@@ -78,7 +86,11 @@ pub async fn request_identity(request: Request, next: Next) -> Response {
 }
 
 /// 401 unless the request carries the broker's basic-auth credentials.
-pub async fn basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
+pub async fn basic_auth(
+    State(auth): State<Arc<BasicAuth>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !auth.accepts(request.headers()) {
         tracing::info!(method = %request.method(), path = %request.uri().path(), "rejected: bad or missing credentials");
         return ApiError::unauthorized().into_response();
@@ -89,8 +101,14 @@ pub async fn basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, ne
 /// 412 unless `X-Broker-API-Version` names 2.13 or later; the version goes into the request's
 /// extensions so handlers can leave out newer fields.
 pub async fn api_version(mut request: Request, next: Next) -> Response {
-    let raw = request.headers().get(API_VERSION).map(|v| v.to_str().unwrap_or("<not text>").to_owned());
-    let version = raw.as_deref().and_then(ApiVersion::parse).filter(ApiVersion::is_supported);
+    let raw = request
+        .headers()
+        .get(API_VERSION)
+        .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+    let version = raw
+        .as_deref()
+        .and_then(ApiVersion::parse)
+        .filter(ApiVersion::is_supported);
     let Some(version) = version else {
         return ApiError::version_unsupported(raw.as_deref()).into_response();
     };
@@ -108,14 +126,19 @@ pub struct Originator {
 fn decode_originator(value: &HeaderValue) -> Option<Originator> {
     let text = value.to_str().ok()?;
     let (platform, encoded) = text.trim().split_once(' ')?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let user = ["username", "user_id", "uid"]
         .iter()
         .find_map(|k| json.get(k).and_then(|v| v.as_str()))
         .unwrap_or("")
         .to_owned();
-    Some(Originator { platform: platform.to_owned(), user })
+    Some(Originator {
+        platform: platform.to_owned(),
+        user,
+    })
 }
 
 /// Decode the originating identity (400 when malformed), count store calls, and write one audit
@@ -142,7 +165,9 @@ pub async fn audit(request: Request, next: Next) -> Response {
         .unwrap_or("")
         .to_owned();
     let counters = Arc::new(Counters::default());
-    let response = REQUEST_COUNTERS.scope(counters.clone(), next.run(request)).await;
+    let response = REQUEST_COUNTERS
+        .scope(counters.clone(), next.run(request))
+        .await;
     let calls = counters.snapshot();
     tracing::debug!(%method, %path, store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
     if method != Method::GET {

@@ -34,10 +34,15 @@ pub fn router(broker: Arc<Broker>, auth: BasicAuth) -> Router {
                 .patch(instances::patch_instance)
                 .delete(instances::delete_instance),
         )
-        .route("/v2/service_instances/{instance_id}/last_operation", get(instances::instance_last_operation))
+        .route(
+            "/v2/service_instances/{instance_id}/last_operation",
+            get(instances::instance_last_operation),
+        )
         .route(
             "/v2/service_instances/{instance_id}/service_bindings/{binding_id}",
-            get(bindings::get_binding).put(bindings::put_binding).delete(bindings::delete_binding),
+            get(bindings::get_binding)
+                .put(bindings::put_binding)
+                .delete(bindings::delete_binding),
         )
         .route(
             "/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
@@ -47,10 +52,16 @@ pub fn router(broker: Arc<Broker>, auth: BasicAuth) -> Router {
         // Innermost first: version, then audit (sees the decoded identity), then auth outermost.
         .layer(axum::middleware::from_fn(middleware::audit))
         .layer(axum::middleware::from_fn(middleware::api_version))
-        .layer(axum::middleware::from_fn_with_state(auth, middleware::basic_auth))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            middleware::basic_auth,
+        ))
         .with_state(broker);
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .merge(osb)
         .fallback(|| async { ApiError::not_found_route().into_response() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

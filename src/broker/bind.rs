@@ -8,7 +8,9 @@
 
 use serde_json::Value;
 
-use super::records::{BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState};
+use super::records::{
+    BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState,
+};
 use super::{Broker, Error, LastOperation};
 use crate::binder::{self, AdminAccount, Credentials, Mode};
 use crate::sacloud::{Database, Engine};
@@ -51,10 +53,18 @@ pub enum BindOutcome {
 impl Broker {
     /// `PUT .../service_bindings/{binding_id}`.
     pub async fn bind(&self, req: BindRequest) -> Result<BindOutcome, Error> {
-        let plan = self.catalog.plan(&req.service_id, &req.plan_id).map_err(|e| Error::BadRequest(e.to_string()))?;
-        let params = self.catalog.validate_bind(plan, req.parameters.as_ref()).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let plan = self
+            .catalog
+            .plan(&req.service_id, &req.plan_id)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let params = self
+            .catalog
+            .validate_bind(plan, req.parameters.as_ref())
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
         let mode = match params.mode.as_deref() {
-            Some(m) => m.parse::<Mode>().map_err(|_| Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}")))?,
+            Some(m) => m.parse::<Mode>().map_err(|_| {
+                Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}"))
+            })?,
             None => self.settings.default_binding_mode,
         };
         let parameters = super::provision::normalise(req.parameters.clone());
@@ -64,7 +74,10 @@ impl Broker {
             let existing = self.repo.binding(&req.instance_id, &req.binding_id).await?;
             let version = match existing {
                 Some(b) if b.state != BindingState::Gone => {
-                    if b.service_id != req.service_id || b.plan_id != req.plan_id || b.parameters != parameters {
+                    if b.service_id != req.service_id
+                        || b.plan_id != req.plan_id
+                        || b.parameters != parameters
+                    {
                         return Err(Error::Conflict(format!(
                             "service binding {} already exists with a different service, plan or parameters",
                             req.binding_id
@@ -83,7 +96,11 @@ impl Broker {
                 parameters: parameters.clone(),
                 bind_resource: bind_resource.clone(),
                 mode,
-                state: if mode == Mode::Shared { BindingState::Bound } else { BindingState::Creating },
+                state: if mode == Mode::Shared {
+                    BindingState::Bound
+                } else {
+                    BindingState::Creating
+                },
                 username: None,
                 sealed_password: None,
                 endpoint: None,
@@ -94,7 +111,10 @@ impl Broker {
                 // Read the credentials before recording, so a failure leaves nothing behind.
                 let db = self.appliance_of(&instance).await?;
                 let view = self.shared_view(&instance, &db, &record)?;
-                let ops = vec![self.repo.check_instance_op(&instance), self.repo.put_binding_op(&record, None)?];
+                let ops = vec![
+                    self.repo.check_instance_op(&instance),
+                    self.repo.put_binding_op(&record, None)?,
+                ];
                 if self.repo.commit(ops).await? {
                     tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "shared binding created");
                     return Ok(BindOutcome::Created(view));
@@ -106,12 +126,17 @@ impl Broker {
             let password = binder::generate_password();
             record.username = Some(username);
             record.sealed_password = Some(keyring.seal(password.expose()));
-            let ops = vec![self.repo.check_instance_op(&instance), self.repo.put_binding_op(&record, None)?];
+            let ops = vec![
+                self.repo.check_instance_op(&instance),
+                self.repo.put_binding_op(&record, None)?,
+            ];
             if !self.repo.commit(ops).await? {
                 continue;
             }
             record.version += 1;
-            let view = self.finish_dedicated(&instance, record, password, true).await?;
+            let view = self
+                .finish_dedicated(&instance, record, password, true)
+                .await?;
             tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
             return Ok(BindOutcome::Created(view));
         }
@@ -120,8 +145,15 @@ impl Broker {
     /// The instance a bind targets, if it can be bound now.
     async fn bindable_instance(&self, req: &BindRequest) -> Result<InstanceRecord, Error> {
         let id = &req.instance_id;
-        let Some(instance) = self.repo.instance(id).await?.filter(|r| r.state != InstanceState::Gone) else {
-            return Err(Error::NotFound(format!("service instance {id} does not exist")));
+        let Some(instance) = self
+            .repo
+            .instance(id)
+            .await?
+            .filter(|r| r.state != InstanceState::Gone)
+        else {
+            return Err(Error::NotFound(format!(
+                "service instance {id} does not exist"
+            )));
         };
         if instance.service_id != req.service_id || instance.plan_id != req.plan_id {
             return Err(Error::BadRequest(format!(
@@ -135,17 +167,26 @@ impl Broker {
                 "service instance {id} failed ({}); it cannot be bound",
                 instance.operation.description
             ))),
-            _ if instance.operation.state == OpState::InProgress => Err(Error::Concurrency(format!(
-                "service instance {id} has an operation in progress ({:?}); bind once it has finished",
-                instance.operation.kind
+            _ if instance.operation.state == OpState::InProgress => {
+                Err(Error::Concurrency(format!(
+                    "service instance {id} has an operation in progress ({:?}); bind once it has finished",
+                    instance.operation.kind
+                )))
+            }
+            _ => Err(Error::Unprocessable(format!(
+                "service instance {id} cannot be bound in state {:?}",
+                instance.state
             ))),
-            _ => Err(Error::Unprocessable(format!("service instance {id} cannot be bound in state {:?}", instance.state))),
         }
     }
 
     /// An identical PUT for a binding that exists: answer with its credentials, finishing a
     /// half-made dedicated binding first.
-    async fn bind_again(&self, instance: &InstanceRecord, record: BindingRecord) -> Result<BindingView, Error> {
+    async fn bind_again(
+        &self,
+        instance: &InstanceRecord,
+        record: BindingRecord,
+    ) -> Result<BindingView, Error> {
         match (record.mode, record.state) {
             (_, BindingState::Deleting) => Err(Error::Concurrency(format!(
                 "service binding {} is being deleted",
@@ -160,9 +201,16 @@ impl Broker {
                 if state == BindingState::Bound
                     && let Some(endpoint) = &record.endpoint
                 {
-                    return Ok(dedicated_view(instance, &record, endpoint, password, &self.engine_of(instance)?));
+                    return Ok(dedicated_view(
+                        instance,
+                        &record,
+                        endpoint,
+                        password,
+                        &self.engine_of(instance)?,
+                    ));
                 }
-                self.finish_dedicated(instance, record, password, false).await
+                self.finish_dedicated(instance, record, password, false)
+                    .await
             }
         }
     }
@@ -176,7 +224,10 @@ impl Broker {
         fresh: bool,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
-        let username = record.username.clone().ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
+        let username = record
+            .username
+            .clone()
+            .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
         let db = self.appliance_of(instance).await?;
         let admin = admin_account(&db, engine)?;
         if let Err(e) = binder::create_user(&admin, &username, &password).await {
@@ -186,26 +237,50 @@ impl Broker {
             }
             return Err(bind_failure(e));
         }
-        let endpoint = Endpoint { host: admin.host.clone(), port: admin.port, database: admin.database.clone() };
+        let endpoint = Endpoint {
+            host: admin.host.clone(),
+            port: admin.port,
+            database: admin.database.clone(),
+        };
         record.state = BindingState::Bound;
         record.endpoint = Some(endpoint.clone());
         // A lost race means another request finished the same binding: same user, same password.
         self.repo.save_binding(&mut record, None).await?;
-        Ok(dedicated_view(instance, &record, &endpoint, password, &engine))
+        Ok(dedicated_view(
+            instance, &record, &endpoint, password, &engine,
+        ))
     }
 
     /// `GET .../service_bindings/{binding_id}`.
-    pub async fn get_binding(&self, instance_id: &str, binding_id: &str) -> Result<BindingView, Error> {
+    pub async fn get_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<BindingView, Error> {
         let not_found = || Error::NotFound(format!("service binding {binding_id} does not exist"));
-        let record = self.repo.binding(instance_id, binding_id).await?.ok_or_else(not_found)?;
+        let record = self
+            .repo
+            .binding(instance_id, binding_id)
+            .await?
+            .ok_or_else(not_found)?;
         if record.state != BindingState::Bound {
             return Err(not_found());
         }
-        let instance = self.repo.instance(instance_id).await?.ok_or_else(not_found)?;
+        let instance = self
+            .repo
+            .instance(instance_id)
+            .await?
+            .ok_or_else(not_found)?;
         match (&record.mode, &record.endpoint) {
             (Mode::Dedicated, Some(endpoint)) => {
                 let password = self.open_password(&record)?;
-                Ok(dedicated_view(&instance, &record, endpoint, password, &self.engine_of(&instance)?))
+                Ok(dedicated_view(
+                    &instance,
+                    &record,
+                    endpoint,
+                    password,
+                    &self.engine_of(&instance)?,
+                ))
             }
             _ => {
                 let db = self.appliance_of(&instance).await?;
@@ -218,7 +293,11 @@ impl Broker {
     /// leave a tombstone.
     pub async fn unbind(&self, req: UnbindRequest) -> Result<(), Error> {
         let gone = || Error::Gone(format!("service binding {} does not exist", req.binding_id));
-        let mut record = self.repo.binding(&req.instance_id, &req.binding_id).await?.ok_or_else(gone)?;
+        let mut record = self
+            .repo
+            .binding(&req.instance_id, &req.binding_id)
+            .await?
+            .ok_or_else(gone)?;
         if record.state == BindingState::Gone {
             return Err(gone());
         }
@@ -234,10 +313,14 @@ impl Broker {
             if record.state != BindingState::Deleting {
                 record.state = BindingState::Deleting;
                 if !self.repo.save_binding(&mut record, None).await? {
-                    return Err(Error::Concurrency(format!("service binding {} changed meanwhile; retry", req.binding_id)));
+                    return Err(Error::Concurrency(format!(
+                        "service binding {} changed meanwhile; retry",
+                        req.binding_id
+                    )));
                 }
             }
-            self.drop_dedicated_user(&req.instance_id, &username).await?;
+            self.drop_dedicated_user(&req.instance_id, &username)
+                .await?;
         }
         record.state = BindingState::Gone;
         record.sealed_password = None;
@@ -254,32 +337,51 @@ impl Broker {
         let Some(instance) = self.repo.instance(instance_id).await? else {
             return Ok(());
         };
-        let Some(id) = instance.appliance_id.filter(|_| instance.state != InstanceState::Gone) else {
+        let Some(id) = instance
+            .appliance_id
+            .filter(|_| instance.state != InstanceState::Gone)
+        else {
             return Ok(());
         };
         let db = match self.sakura.read(&instance.zone, id).await {
             Ok(db) => db,
             Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(Error::Upstream(format!("could not read appliance {id} from SAKURA Cloud: {e}"))),
+            Err(e) => {
+                return Err(Error::Upstream(format!(
+                    "could not read appliance {id} from SAKURA Cloud: {e}"
+                )));
+            }
         };
         let admin = admin_account(&db, self.engine_of(&instance)?)?;
-        binder::drop_user(&admin, username).await.map_err(bind_failure)
+        binder::drop_user(&admin, username)
+            .await
+            .map_err(bind_failure)
     }
 
     /// `GET .../service_bindings/{binding_id}/last_operation` (binds are synchronous).
-    pub async fn binding_last_operation(&self, instance_id: &str, binding_id: &str) -> Result<LastOperation, Error> {
+    pub async fn binding_last_operation(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<LastOperation, Error> {
         let record = self
             .repo
             .binding(instance_id, binding_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("service binding {binding_id} does not exist")))?;
+            .ok_or_else(|| {
+                Error::NotFound(format!("service binding {binding_id} does not exist"))
+            })?;
         let (state, description) = match record.state {
             BindingState::Bound => (OpState::Succeeded, "binding created"),
             BindingState::Gone => (OpState::Succeeded, "binding deleted"),
             BindingState::Creating => (OpState::InProgress, "creating the database user"),
             BindingState::Deleting => (OpState::InProgress, "dropping the database user"),
         };
-        Ok(LastOperation { state, description: description.into(), kind: super::records::OpKind::Provision })
+        Ok(LastOperation {
+            state,
+            description: description.into(),
+            kind: super::records::OpKind::Provision,
+        })
     }
 
     fn keyring(&self) -> Result<&crate::binder::crypto::Keyring, Error> {
@@ -289,8 +391,13 @@ impl Broker {
     }
 
     fn open_password(&self, record: &BindingRecord) -> Result<Secret, Error> {
-        let sealed = record.sealed_password.as_deref().ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
-        self.keyring()?.open(sealed).map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
+        let sealed = record
+            .sealed_password
+            .as_deref()
+            .ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
+        self.keyring()?
+            .open(sealed)
+            .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
     }
 
     fn engine_of(&self, instance: &InstanceRecord) -> Result<Engine, Error> {
@@ -301,14 +408,22 @@ impl Broker {
     }
 
     async fn appliance_of(&self, instance: &InstanceRecord) -> Result<Database, Error> {
-        let id = instance.appliance_id.ok_or_else(|| Error::Internal("ready instance without an appliance".into()))?;
-        self.sakura
-            .read(&instance.zone, id)
-            .await
-            .map_err(|e| Error::Upstream(format!("could not read appliance {id} from SAKURA Cloud: {e}")))
+        let id = instance
+            .appliance_id
+            .ok_or_else(|| Error::Internal("ready instance without an appliance".into()))?;
+        self.sakura.read(&instance.zone, id).await.map_err(|e| {
+            Error::Upstream(format!(
+                "could not read appliance {id} from SAKURA Cloud: {e}"
+            ))
+        })
     }
 
-    fn shared_view(&self, instance: &InstanceRecord, db: &Database, record: &BindingRecord) -> Result<BindingView, Error> {
+    fn shared_view(
+        &self,
+        instance: &InstanceRecord,
+        db: &Database,
+        record: &BindingRecord,
+    ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
         let admin = admin_account(db, engine)?;
         let credentials = Credentials {
@@ -319,7 +434,10 @@ impl Broker {
             password: admin.password,
             ssl_required: false,
         };
-        Ok(BindingView { credentials: credentials.to_json(engine), parameters: record.parameters.clone() })
+        Ok(BindingView {
+            credentials: credentials.to_json(engine),
+            parameters: record.parameters.clone(),
+        })
     }
 }
 
@@ -338,7 +456,10 @@ fn dedicated_view(
         password,
         ssl_required: false,
     };
-    BindingView { credentials: credentials.to_json(*engine), parameters: record.parameters.clone() }
+    BindingView {
+        credentials: credentials.to_json(*engine),
+        parameters: record.parameters.clone(),
+    }
 }
 
 /// The appliance's admin account, as SAKURA Cloud reports it.

@@ -16,12 +16,18 @@ impl Broker {
         let plan = self
             .catalog
             .plan(&record.service_id, &record.plan_id)
-            .map_err(|e| Error::Internal(format!("stored instance names a plan the catalog lacks: {e}")))?;
+            .map_err(|e| {
+                Error::Internal(format!(
+                    "stored instance names a plan the catalog lacks: {e}"
+                ))
+            })?;
         let p = &record.params;
         let backup = p.backup_time.clone().map(|time| Backup {
             rotate: p.backup_rotate.unwrap_or(8),
             time,
-            day_of_week: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].map(String::from).to_vec(),
+            day_of_week: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+                .map(String::from)
+                .to_vec(),
         });
         Ok(CreateDatabase {
             name: record.appliance_name.clone(),
@@ -48,12 +54,22 @@ impl Broker {
     /// the call), else create it; record its id.
     pub(super) async fn step_create(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let name = record.appliance_name.clone();
-        if !self.claim(record, Step::Create, format!("creating appliance {name}")).await? {
+        if !self
+            .claim(record, Step::Create, format!("creating appliance {name}"))
+            .await?
+        {
             return Ok(());
         }
         let found = match self.sakura.find_by_exact_name(&record.zone, &name).await {
             Ok(found) => found,
-            Err(e) => return self.release(record, format!("looking up appliance {name} failed ({e}); will retry")).await,
+            Err(e) => {
+                return self
+                    .release(
+                        record,
+                        format!("looking up appliance {name} failed ({e}); will retry"),
+                    )
+                    .await;
+            }
         };
         if found.len() > 1 {
             tracing::error!(instance_id = %record.instance_id, count = found.len(), "several appliances carry this instance's name; adopting the oldest");
@@ -92,9 +108,18 @@ impl Broker {
     }
 
     /// `wait_available`: `migrating` until `available` (or `failed`).
-    pub(super) async fn step_wait_available(&self, record: &mut InstanceRecord) -> Result<(), Error> {
+    pub(super) async fn step_wait_available(
+        &self,
+        record: &mut InstanceRecord,
+    ) -> Result<(), Error> {
         let Some(id) = record.appliance_id else {
-            return self.advance_to(record, Step::Create, "looking the appliance up again".into()).await;
+            return self
+                .advance_to(
+                    record,
+                    Step::Create,
+                    "looking the appliance up again".into(),
+                )
+                .await;
         };
         let db = match self.read_appliance(record, id).await? {
             None => return Ok(()),
@@ -106,11 +131,21 @@ impl Broker {
                 if db.instance_status.as_deref() == Some("up") {
                     return self.finish_if_running(record, &db).await;
                 }
-                self.advance_to(record, Step::WaitUp, format!("waiting for appliance {id} to boot")).await
+                self.advance_to(
+                    record,
+                    Step::WaitUp,
+                    format!("waiting for appliance {id} to boot"),
+                )
+                .await
             }
             "failed" => self.fail_op(record, failed_appliance(id)).await,
             other => {
-                Self::note(record, format!("waiting for appliance {id} to become available (Availability: {other})"));
+                Self::note(
+                    record,
+                    format!(
+                        "waiting for appliance {id} to become available (Availability: {other})"
+                    ),
+                );
                 Ok(())
             }
         }
@@ -119,7 +154,13 @@ impl Broker {
     /// `wait_up`: `Instance.Status` `up` and the database running -> ready.
     pub(super) async fn step_wait_up(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let Some(id) = record.appliance_id else {
-            return self.advance_to(record, Step::Create, "looking the appliance up again".into()).await;
+            return self
+                .advance_to(
+                    record,
+                    Step::Create,
+                    "looking the appliance up again".into(),
+                )
+                .await;
         };
         let db = match self.read_appliance(record, id).await? {
             None => return Ok(()),
@@ -133,11 +174,18 @@ impl Broker {
             return self.finish_if_running(record, &db).await;
         }
         let status = db.instance_status.as_deref().unwrap_or("unknown");
-        Self::note(record, format!("waiting for appliance {id} to boot (Instance.Status: {status})"));
+        Self::note(
+            record,
+            format!("waiting for appliance {id} to boot (Instance.Status: {status})"),
+        );
         Ok(())
     }
 
-    async fn finish_if_running(&self, record: &mut InstanceRecord, db: &Database) -> Result<(), Error> {
+    async fn finish_if_running(
+        &self,
+        record: &mut InstanceRecord,
+        db: &Database,
+    ) -> Result<(), Error> {
         let id = db.id;
         match self.sakura.status(&record.zone, id).await {
             Ok(s) if s.db_running || s.status.as_deref() == Some("up") => {
@@ -146,7 +194,8 @@ impl Broker {
                 next.operation.state = OpState::Succeeded;
                 next.operation.step = Step::Done;
                 next.operation.claimed_at = None;
-                next.operation.description = format!("appliance {id} is up and its database is running");
+                next.operation.description =
+                    format!("appliance {id} is up and its database is running");
                 let committed = self.commit(record, next, None).await?;
                 if committed {
                     tracing::info!(instance_id = %record.instance_id, appliance_id = id, "provision finished");
@@ -154,11 +203,17 @@ impl Broker {
                 Ok(())
             }
             Ok(_) => {
-                Self::note(record, format!("appliance {id} is up; waiting for its database to start"));
+                Self::note(
+                    record,
+                    format!("appliance {id} is up; waiting for its database to start"),
+                );
                 Ok(())
             }
             Err(e) => {
-                Self::note(record, format!("appliance {id} is up; its database status could not be read ({e})"));
+                Self::note(
+                    record,
+                    format!("appliance {id} is up; its database status could not be read ({e})"),
+                );
                 Ok(())
             }
         }

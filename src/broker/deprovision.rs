@@ -31,7 +31,9 @@ impl Broker {
                 return Err(Error::Gone(format!("service instance {id} does not exist")));
             };
             if record.state == InstanceState::Gone {
-                return Err(Error::Gone(format!("service instance {id} has already been deprovisioned")));
+                return Err(Error::Gone(format!(
+                    "service instance {id} has already been deprovisioned"
+                )));
             }
             if record.service_id != req.service_id || record.plan_id != req.plan_id {
                 return Err(Error::BadRequest(format!(
@@ -41,7 +43,9 @@ impl Broker {
             }
             let op = &record.operation;
             if op.kind == OpKind::Deprovision && op.state == OpState::InProgress {
-                return Ok(DeprovisionOutcome::InProgress { operation: op.token.clone() });
+                return Ok(DeprovisionOutcome::InProgress {
+                    operation: op.token.clone(),
+                });
             }
             if op.kind == OpKind::Update && op.state == OpState::InProgress {
                 return Err(Error::Concurrency(format!(
@@ -91,19 +95,35 @@ impl Broker {
         };
         let db = match self.read_appliance(record, id).await? {
             None => return Ok(()),
-            Some(Err(_)) => return self.finish_gone(record, format!("appliance {id} deleted")).await,
+            Some(Err(_)) => {
+                return self
+                    .finish_gone(record, format!("appliance {id} deleted"))
+                    .await;
+            }
             Some(Ok(db)) => db,
         };
         if db.availability == "migrating" {
-            Self::note(record, format!("waiting for appliance {id} to finish creating before shutting it down"));
+            Self::note(
+                record,
+                format!("waiting for appliance {id} to finish creating before shutting it down"),
+            );
             return Ok(());
         }
         match db.instance_status.as_deref() {
             Some("down") => self.step_delete(record).await,
             // A failed appliance may never have booted: there is nothing to shut down.
-            Some("cleaning") | None if db.availability == "failed" => self.step_delete(record).await,
+            Some("cleaning") | None if db.availability == "failed" => {
+                self.step_delete(record).await
+            }
             Some("up") if record.operation.step == Step::Shutdown => {
-                if !self.claim(record, Step::Shutdown, format!("shutting appliance {id} down")).await? {
+                if !self
+                    .claim(
+                        record,
+                        Step::Shutdown,
+                        format!("shutting appliance {id} down"),
+                    )
+                    .await?
+                {
                     return Ok(());
                 }
                 match self.sakura.shutdown(&record.zone, id, true).await {
@@ -119,7 +139,10 @@ impl Broker {
             }
             status => {
                 let status = status.unwrap_or("unknown");
-                Self::note(record, format!("waiting for appliance {id} to shut down (Instance.Status: {status})"));
+                Self::note(
+                    record,
+                    format!("waiting for appliance {id} to shut down (Instance.Status: {status})"),
+                );
                 Ok(())
             }
         }
@@ -134,18 +157,28 @@ impl Broker {
         if record.appliance_id.is_some() || create_in_flight {
             return Ok(false);
         }
-        match self.sakura.find_by_exact_name(&record.zone, &record.appliance_name).await {
+        match self
+            .sakura
+            .find_by_exact_name(&record.zone, &record.appliance_name)
+            .await
+        {
             Ok(found) => Ok(found.is_empty()),
             Err(_) => Ok(false),
         }
     }
 
     /// No appliance id recorded: look it up by name, after any in-flight create has settled.
-    async fn find_for_deprovision(&self, record: &mut InstanceRecord) -> Result<Option<u64>, Error> {
+    async fn find_for_deprovision(
+        &self,
+        record: &mut InstanceRecord,
+    ) -> Result<Option<u64>, Error> {
         if let Some(claimed) = record.create_claimed_at
             && now_unix() - claimed < self.settings.claim_lease
         {
-            Self::note(record, "waiting for an in-flight create request to settle".into());
+            Self::note(
+                record,
+                "waiting for an in-flight create request to settle".into(),
+            );
             return Ok(None);
         }
         let name = record.appliance_name.clone();
@@ -159,12 +192,19 @@ impl Broker {
                     Ok(None)
                 }
                 None => {
-                    self.finish_gone(record, "no appliance had been created; nothing to delete".into()).await?;
+                    self.finish_gone(
+                        record,
+                        "no appliance had been created; nothing to delete".into(),
+                    )
+                    .await?;
                     Ok(None)
                 }
             },
             Err(e) => {
-                Self::note(record, format!("looking up appliance {name} failed ({e}); will retry"));
+                Self::note(
+                    record,
+                    format!("looking up appliance {name} failed ({e}); will retry"),
+                );
                 Ok(None)
             }
         }
@@ -173,22 +213,44 @@ impl Broker {
     /// `delete`: claim, `DELETE /appliance/{id}` (404 counts as done), then wait for it to go.
     pub(super) async fn step_delete(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let Some(id) = record.appliance_id else {
-            return self.advance_to(record, Step::Shutdown, "looking the appliance up".into()).await;
+            return self
+                .advance_to(record, Step::Shutdown, "looking the appliance up".into())
+                .await;
         };
-        if !self.claim(record, Step::Delete, format!("deleting appliance {id}")).await? {
+        if !self
+            .claim(record, Step::Delete, format!("deleting appliance {id}"))
+            .await?
+        {
             return Ok(());
         }
         match self.sakura.delete(&record.zone, id).await {
-            Ok(()) => self.advance_to(record, Step::WaitGone, format!("waiting for appliance {id} to be deleted")).await,
-            Err(e) if e.is_not_found() => self.finish_gone(record, format!("appliance {id} deleted")).await,
+            Ok(()) => {
+                self.advance_to(
+                    record,
+                    Step::WaitGone,
+                    format!("waiting for appliance {id} to be deleted"),
+                )
+                .await
+            }
+            Err(e) if e.is_not_found() => {
+                self.finish_gone(record, format!("appliance {id} deleted"))
+                    .await
+            }
             Err(e) if e.is_conflict() => {
                 let mut next = record.clone();
                 next.operation.step = Step::Shutdown;
                 next.operation.claimed_at = None;
-                next.operation.description = format!("appliance {id} is not down yet ({e}); shutting it down first");
+                next.operation.description =
+                    format!("appliance {id} is not down yet ({e}); shutting it down first");
                 self.commit(record, next, None).await.map(|_| ())
             }
-            Err(e) => self.release(record, format!("deleting appliance {id} failed ({e}); will retry")).await,
+            Err(e) => {
+                self.release(
+                    record,
+                    format!("deleting appliance {id} failed ({e}); will retry"),
+                )
+                .await
+            }
         }
     }
 
@@ -199,7 +261,10 @@ impl Broker {
         };
         match self.read_appliance(record, id).await? {
             None => Ok(()),
-            Some(Err(_)) => self.finish_gone(record, format!("appliance {id} deleted")).await,
+            Some(Err(_)) => {
+                self.finish_gone(record, format!("appliance {id} deleted"))
+                    .await
+            }
             Some(Ok(_)) => {
                 Self::note(record, format!("waiting for appliance {id} to be deleted"));
                 Ok(())

@@ -45,7 +45,9 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// 422 AsyncRequired.
-    #[error("this service plan requires client support for asynchronous service operations; send accepts_incomplete=true")]
+    #[error(
+        "this service plan requires client support for asynchronous service operations; send accepts_incomplete=true"
+    )]
     AsyncRequired,
     /// 422 ConcurrencyError: another operation on this instance is running.
     #[error("{0}")]
@@ -123,7 +125,13 @@ impl Broker {
         keyring: Option<Keyring>,
         settings: Settings,
     ) -> Self {
-        Broker { repo: Repo::new(store), sakura, catalog, keyring, settings }
+        Broker {
+            repo: Repo::new(store),
+            sakura,
+            catalog,
+            keyring,
+            settings,
+        }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -139,7 +147,9 @@ impl Broker {
     /// current or latest operation is reported whatever token the platform sends.
     pub async fn last_operation(&self, instance_id: &str) -> Result<LastOperation, Error> {
         let Some(mut record) = self.repo.instance(instance_id).await? else {
-            return Err(Error::NotFound(format!("service instance {instance_id} does not exist")));
+            return Err(Error::NotFound(format!(
+                "service instance {instance_id} does not exist"
+            )));
         };
         self.step(&mut record).await?;
         let op = &record.operation;
@@ -147,7 +157,11 @@ impl Broker {
             OpState::InProgress => format!("{} ({})", op.description, elapsed(op.started_at)),
             _ => op.description.clone(),
         };
-        Ok(LastOperation { state: op.state, description, kind: op.kind })
+        Ok(LastOperation {
+            state: op.state,
+            description,
+            kind: op.kind,
+        })
     }
 }
 
@@ -155,7 +169,11 @@ impl Broker {
 pub(crate) fn random_alnum(len: usize) -> String {
     use rand::Rng;
     use rand::distr::Alphanumeric;
-    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// A new operation token naming its kind, e.g. `provision-9f2c…`.

@@ -41,7 +41,11 @@ pub struct InstanceView {
 pub(crate) fn appliance_name(instance_id: &str) -> String {
     const MAX: usize = 64;
     let name = format!("osb-{instance_id}");
-    if name.len() <= MAX && instance_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.len() <= MAX
+        && instance_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         name
     } else {
         use sha2::Digest;
@@ -53,14 +57,19 @@ pub(crate) fn appliance_name(instance_id: &str) -> String {
 
 /// Whether a re-sent PUT asks for the same instance as the stored one.
 fn same_request(record: &InstanceRecord, req: &ProvisionRequest, parameters: &Value) -> bool {
-    record.service_id == req.service_id && record.plan_id == req.plan_id && record.parameters == *parameters
+    record.service_id == req.service_id
+        && record.plan_id == req.plan_id
+        && record.parameters == *parameters
 }
 
 impl Broker {
     /// `PUT /v2/service_instances/{instance_id}`: record the instance, then run the first step
     /// (look the appliance up, create it) before answering 202.
     pub async fn provision(&self, req: ProvisionRequest) -> Result<ProvisionOutcome, Error> {
-        let plan = self.catalog.plan(&req.service_id, &req.plan_id).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let plan = self
+            .catalog
+            .plan(&req.service_id, &req.plan_id)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
         let params = self
             .catalog
             .validate_provision(plan, req.parameters.as_ref())
@@ -105,7 +114,9 @@ impl Broker {
         let op = &record.operation;
         match (record.state, op.kind, op.state) {
             (InstanceState::Provisioning, OpKind::Provision, OpState::InProgress) => {
-                Ok(ProvisionOutcome::InProgress { operation: op.token.clone() })
+                Ok(ProvisionOutcome::InProgress {
+                    operation: op.token.clone(),
+                })
             }
             (InstanceState::Ready | InstanceState::Updating, _, _) => Ok(ProvisionOutcome::Exists),
             (InstanceState::Deprovisioning, _, _) => Err(Error::Concurrency(format!(
@@ -126,7 +137,10 @@ impl Broker {
         parameters: Value,
     ) -> InstanceRecord {
         let now = now_unix();
-        let zone = params.zone.clone().unwrap_or_else(|| self.catalog.default_zone().to_owned());
+        let zone = params
+            .zone
+            .clone()
+            .unwrap_or_else(|| self.catalog.default_zone().to_owned());
         let appliance_name = appliance_name(&req.instance_id);
         InstanceRecord {
             instance_id: req.instance_id.clone(),
@@ -161,16 +175,20 @@ impl Broker {
     pub async fn get_instance(&self, instance_id: &str) -> Result<InstanceView, Error> {
         let record = self.repo.instance(instance_id).await?;
         match record {
-            Some(r) if matches!(r.state, InstanceState::Ready) => {
-                Ok(InstanceView { service_id: r.service_id, plan_id: r.plan_id, parameters: r.parameters })
-            }
+            Some(r) if matches!(r.state, InstanceState::Ready) => Ok(InstanceView {
+                service_id: r.service_id,
+                plan_id: r.plan_id,
+                parameters: r.parameters,
+            }),
             Some(r) if r.state == InstanceState::Updating => Err(Error::Concurrency(format!(
                 "service instance {instance_id} is being updated; retrieve it once the update has finished"
             ))),
-            Some(r) if r.state == InstanceState::Provisioning => {
-                Err(Error::NotFound(format!("service instance {instance_id} is still being provisioned")))
-            }
-            _ => Err(Error::NotFound(format!("service instance {instance_id} does not exist"))),
+            Some(r) if r.state == InstanceState::Provisioning => Err(Error::NotFound(format!(
+                "service instance {instance_id} is still being provisioned"
+            ))),
+            _ => Err(Error::NotFound(format!(
+                "service instance {instance_id} does not exist"
+            ))),
         }
     }
 }

@@ -14,17 +14,26 @@ pub struct Repo {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, Error> {
-    serde_json::from_str(&item.data)
-        .map_err(|e| Error::Internal(format!("stored record {}/{} is unreadable: {e}", item.key.pk, item.key.sk)))
+    serde_json::from_str(&item.data).map_err(|e| {
+        Error::Internal(format!(
+            "stored record {}/{} is unreadable: {e}",
+            item.key.pk, item.key.sk
+        ))
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(format!("record does not serialise: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| Error::Internal(format!("record does not serialise: {e}")))
 }
 
 /// The condition under which a record read at `version` may be replaced (0 = it was absent).
 fn cond_for(version: u64) -> Cond {
-    if version == 0 { Cond::Absent } else { Cond::Version(version) }
+    if version == 0 {
+        Cond::Absent
+    } else {
+        Cond::Version(version)
+    }
 }
 
 impl Repo {
@@ -41,8 +50,16 @@ impl Repo {
         Ok(Some(record))
     }
 
-    pub async fn binding(&self, instance_id: &str, binding_id: &str) -> Result<Option<BindingRecord>, Error> {
-        let Some(item) = self.store.get(&Key::binding(instance_id, binding_id)).await? else {
+    pub async fn binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Option<BindingRecord>, Error> {
+        let Some(item) = self
+            .store
+            .get(&Key::binding(instance_id, binding_id))
+            .await?
+        else {
             return Ok(None);
         };
         let mut record: BindingRecord = decode(&item)?;
@@ -52,7 +69,10 @@ impl Repo {
 
     /// Every live binding record of an instance.
     pub async fn bindings(&self, instance_id: &str) -> Result<Vec<BindingRecord>, Error> {
-        let items = self.store.query(&Key::instance_partition(instance_id)).await?;
+        let items = self
+            .store
+            .query(&Key::instance_partition(instance_id))
+            .await?;
         let mut out = Vec::new();
         for item in items.iter().filter(|i| i.key.sk.starts_with("binding#")) {
             let mut record: BindingRecord = decode(item)?;
@@ -63,7 +83,11 @@ impl Repo {
     }
 
     /// The write that replaces `record` (read at `record.version`) with itself at the next version.
-    pub fn put_instance_op(&self, record: &InstanceRecord, expires_at: Option<i64>) -> Result<WriteOp, Error> {
+    pub fn put_instance_op(
+        &self,
+        record: &InstanceRecord,
+        expires_at: Option<i64>,
+    ) -> Result<WriteOp, Error> {
         Ok(WriteOp::Put {
             item: Item {
                 key: Key::instance(&record.instance_id),
@@ -75,7 +99,11 @@ impl Repo {
         })
     }
 
-    pub fn put_binding_op(&self, record: &BindingRecord, expires_at: Option<i64>) -> Result<WriteOp, Error> {
+    pub fn put_binding_op(
+        &self,
+        record: &BindingRecord,
+        expires_at: Option<i64>,
+    ) -> Result<WriteOp, Error> {
         Ok(WriteOp::Put {
             item: Item {
                 key: Key::binding(&record.instance_id, &record.binding_id),
@@ -89,7 +117,10 @@ impl Repo {
 
     /// A condition that the instance is still exactly as read.
     pub fn check_instance_op(&self, record: &InstanceRecord) -> WriteOp {
-        WriteOp::Check { key: Key::instance(&record.instance_id), cond: cond_for(record.version) }
+        WriteOp::Check {
+            key: Key::instance(&record.instance_id),
+            cond: cond_for(record.version),
+        }
     }
 
     /// Apply writes atomically. Returns `Ok(false)` when a condition failed (someone else wrote).
@@ -102,7 +133,11 @@ impl Repo {
     }
 
     /// Replace an instance record; on success `record.version` is the new version.
-    pub async fn save_instance(&self, record: &mut InstanceRecord, expires_at: Option<i64>) -> Result<bool, Error> {
+    pub async fn save_instance(
+        &self,
+        record: &mut InstanceRecord,
+        expires_at: Option<i64>,
+    ) -> Result<bool, Error> {
         let op = self.put_instance_op(record, expires_at)?;
         let ok = self.commit(vec![op]).await?;
         if ok {
@@ -111,7 +146,11 @@ impl Repo {
         Ok(ok)
     }
 
-    pub async fn save_binding(&self, record: &mut BindingRecord, expires_at: Option<i64>) -> Result<bool, Error> {
+    pub async fn save_binding(
+        &self,
+        record: &mut BindingRecord,
+        expires_at: Option<i64>,
+    ) -> Result<bool, Error> {
         let op = self.put_binding_op(record, expires_at)?;
         let ok = self.commit(vec![op]).await?;
         if ok {

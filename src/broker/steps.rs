@@ -62,7 +62,12 @@ impl Broker {
     }
 
     /// Claim the current step (optionally moving to `step` first) before a side effect.
-    pub(super) async fn claim(&self, record: &mut InstanceRecord, step: Step, what: String) -> Result<bool, Error> {
+    pub(super) async fn claim(
+        &self,
+        record: &mut InstanceRecord,
+        step: Step,
+        what: String,
+    ) -> Result<bool, Error> {
         let mut next = record.clone();
         next.operation.step = step;
         next.operation.claimed_at = Some(now_unix());
@@ -74,7 +79,11 @@ impl Broker {
     }
 
     /// Give the claim back after a side effect failed, so the next poll tries again at once.
-    pub(super) async fn release(&self, record: &mut InstanceRecord, why: String) -> Result<(), Error> {
+    pub(super) async fn release(
+        &self,
+        record: &mut InstanceRecord,
+        why: String,
+    ) -> Result<(), Error> {
         tracing::warn!(instance_id = %record.instance_id, step = ?record.operation.step, "{why}");
         let mut next = record.clone();
         next.operation.claimed_at = None;
@@ -84,7 +93,12 @@ impl Broker {
     }
 
     /// Move to `step` (no claim), with a description.
-    pub(super) async fn advance_to(&self, record: &mut InstanceRecord, step: Step, what: String) -> Result<(), Error> {
+    pub(super) async fn advance_to(
+        &self,
+        record: &mut InstanceRecord,
+        step: Step,
+        what: String,
+    ) -> Result<(), Error> {
         let mut next = record.clone();
         next.operation.step = step;
         next.operation.claimed_at = None;
@@ -98,7 +112,11 @@ impl Broker {
     }
 
     /// End the operation `failed`.
-    pub(super) async fn fail_op(&self, record: &mut InstanceRecord, why: String) -> Result<(), Error> {
+    pub(super) async fn fail_op(
+        &self,
+        record: &mut InstanceRecord,
+        why: String,
+    ) -> Result<(), Error> {
         tracing::warn!(instance_id = %record.instance_id, kind = ?record.operation.kind, "operation failed: {why}");
         let mut next = record.clone();
         next.operation.state = OpState::Failed;
@@ -122,7 +140,9 @@ impl Broker {
                 "The appliance may still exist in SAKURA Cloud; deprovision this instance to remove it, then provision again."
             }
             OpKind::Update => "The instance is still usable; send the update again to retry.",
-            OpKind::Deprovision => "Send the deprovision again to retry; check the appliance in the SAKURA Cloud control panel.",
+            OpKind::Deprovision => {
+                "Send the deprovision again to retry; check the appliance in the SAKURA Cloud control panel."
+            }
         };
         let why = format!(
             "{:?} did not finish within {minutes} minutes; last seen: {}. {advice}",
@@ -142,7 +162,8 @@ impl Broker {
             Ok(db) => Ok(Some(Ok(db))),
             Err(e) if e.is_not_found() => Ok(Some(Err(e))),
             Err(e) => {
-                let what = format!("SAKURA Cloud did not answer for appliance {id} ({e}); will retry");
+                let what =
+                    format!("SAKURA Cloud did not answer for appliance {id} ({e}); will retry");
                 Self::note(record, what);
                 Ok(None)
             }
@@ -150,7 +171,11 @@ impl Broker {
     }
 
     /// Deprovision finished: tombstone the instance and its bindings in one atomic write.
-    pub(super) async fn finish_gone(&self, record: &mut InstanceRecord, what: String) -> Result<(), Error> {
+    pub(super) async fn finish_gone(
+        &self,
+        record: &mut InstanceRecord,
+        what: String,
+    ) -> Result<(), Error> {
         let expires = now_unix() + self.settings.tombstone_ttl;
         let mut next = record.clone();
         next.state = InstanceState::Gone;
@@ -161,7 +186,11 @@ impl Broker {
         next.version = record.version;
         let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
         let bindings = self.repo.bindings(&record.instance_id).await?;
-        for mut binding in bindings.into_iter().filter(|b| b.state != BindingState::Gone).take(MAX_BINDINGS_IN_BATCH) {
+        for mut binding in bindings
+            .into_iter()
+            .filter(|b| b.state != BindingState::Gone)
+            .take(MAX_BINDINGS_IN_BATCH)
+        {
             binding.state = BindingState::Gone;
             binding.sealed_password = None;
             ops.push(self.repo.put_binding_op(&binding, Some(expires))?);

@@ -31,8 +31,15 @@ impl Broker {
     /// `PATCH /v2/service_instances/{instance_id}`.
     pub async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, Error> {
         let id = &req.instance_id;
-        let Some(mut record) = self.repo.instance(id).await?.filter(|r| r.state != InstanceState::Gone) else {
-            return Err(Error::NotFound(format!("service instance {id} does not exist")));
+        let Some(mut record) = self
+            .repo
+            .instance(id)
+            .await?
+            .filter(|r| r.state != InstanceState::Gone)
+        else {
+            return Err(Error::NotFound(format!(
+                "service instance {id} does not exist"
+            )));
         };
         if record.service_id != req.service_id {
             return Err(Error::BadRequest(format!(
@@ -43,19 +50,34 @@ impl Broker {
         if let Some(plan_id) = req.plan_id.as_deref()
             && plan_id != record.plan_id
         {
-            self.catalog.plan(&req.service_id, plan_id).map_err(|e| Error::BadRequest(e.to_string()))?;
+            self.catalog
+                .plan(&req.service_id, plan_id)
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
             return Err(Error::Unprocessable(
                 "plan changes are not supported: SAKURA Cloud cannot resize a database appliance in place; provision a new instance with the new plan".into(),
             ));
         }
-        let plan = self.catalog.plan(&record.service_id, &record.plan_id).map_err(|e| Error::Internal(e.to_string()))?;
-        let update = self.catalog.validate_update(plan, req.parameters.as_ref()).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let plan = self
+            .catalog
+            .plan(&record.service_id, &record.plan_id)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let update = self
+            .catalog
+            .validate_update(plan, req.parameters.as_ref())
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
         let op = &record.operation;
-        if op.kind == OpKind::Update && op.state == OpState::InProgress && op.request == req.parameters {
-            return Ok(UpdateOutcome::InProgress { operation: op.token.clone() });
+        if op.kind == OpKind::Update
+            && op.state == OpState::InProgress
+            && op.request == req.parameters
+        {
+            return Ok(UpdateOutcome::InProgress {
+                operation: op.token.clone(),
+            });
         }
         if op.state == OpState::InProgress {
-            return Err(Error::Concurrency(format!("service instance {id} has an operation in progress; update it once that has finished")));
+            return Err(Error::Concurrency(format!(
+                "service instance {id} has an operation in progress; update it once that has finished"
+            )));
         }
         if record.state != InstanceState::Ready {
             return Err(Error::Unprocessable(format!(
@@ -85,7 +107,9 @@ impl Broker {
             update: Some(update),
         };
         if !self.commit(&mut record, next, None).await? {
-            return Err(Error::Concurrency(format!("service instance {id} changed meanwhile; send the update again")));
+            return Err(Error::Concurrency(format!(
+                "service instance {id} changed meanwhile; send the update again"
+            )));
         }
         let operation = record.operation.token.clone();
         tracing::info!(instance_id = %id, %operation, "update started");
@@ -96,46 +120,95 @@ impl Broker {
     /// `apply`: read the settings and their hash, write the new ones, apply them.
     pub(super) async fn step_apply(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let Some(id) = record.appliance_id else {
-            return self.fail_op(record, "the instance has no appliance to update".into()).await;
+            return self
+                .fail_op(record, "the instance has no appliance to update".into())
+                .await;
         };
-        if !self.claim(record, Step::Apply, format!("applying new settings to appliance {id}")).await? {
+        if !self
+            .claim(
+                record,
+                Step::Apply,
+                format!("applying new settings to appliance {id}"),
+            )
+            .await?
+        {
             return Ok(());
         }
         let db = match self.sakura.read(&record.zone, id).await {
             Ok(db) => db,
-            Err(e) => return self.release(record, format!("reading appliance {id} failed ({e}); will retry")).await,
+            Err(e) => {
+                return self
+                    .release(
+                        record,
+                        format!("reading appliance {id} failed ({e}); will retry"),
+                    )
+                    .await;
+            }
         };
         let Some(hash) = db.settings_hash.clone() else {
-            return self.release(record, format!("appliance {id} reported no SettingsHash; will re-read")).await;
+            return self
+                .release(
+                    record,
+                    format!("appliance {id} reported no SettingsHash; will re-read"),
+                )
+                .await;
         };
         let update = record.operation.update.clone().unwrap_or_default();
         let settings = merged_settings(db.settings, &update);
-        if let Err(e) = self.sakura.update_settings(&record.zone, id, &settings, &hash).await {
+        if let Err(e) = self
+            .sakura
+            .update_settings(&record.zone, id, &settings, &hash)
+            .await
+        {
             let why = if e.is_conflict() {
-                format!("the settings of appliance {id} changed meanwhile; re-reading them and applying again")
+                format!(
+                    "the settings of appliance {id} changed meanwhile; re-reading them and applying again"
+                )
             } else {
                 format!("updating the settings of appliance {id} failed ({e}); will retry")
             };
             return self.release(record, why).await;
         }
         if let Err(e) = self.sakura.apply_config(&record.zone, id).await {
-            return self.release(record, format!("applying the settings of appliance {id} failed ({e}); will retry")).await;
+            return self
+                .release(
+                    record,
+                    format!("applying the settings of appliance {id} failed ({e}); will retry"),
+                )
+                .await;
         }
-        self.advance_to(record, Step::WaitApplied, format!("waiting for appliance {id} to run with the new settings")).await
+        self.advance_to(
+            record,
+            Step::WaitApplied,
+            format!("waiting for appliance {id} to run with the new settings"),
+        )
+        .await
     }
 
     /// `wait_applied`: the appliance is up again -> ready, with the new settings recorded.
     pub(super) async fn step_wait_applied(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let Some(id) = record.appliance_id else {
-            return self.fail_op(record, "the instance has no appliance to update".into()).await;
+            return self
+                .fail_op(record, "the instance has no appliance to update".into())
+                .await;
         };
         let db = match self.read_appliance(record, id).await? {
             None => return Ok(()),
-            Some(Err(_)) => return self.fail_op(record, format!("appliance {id} disappeared during the update")).await,
+            Some(Err(_)) => {
+                return self
+                    .fail_op(
+                        record,
+                        format!("appliance {id} disappeared during the update"),
+                    )
+                    .await;
+            }
             Some(Ok(db)) => db,
         };
         if db.instance_status.as_deref() != Some("up") {
-            Self::note(record, format!("waiting for appliance {id} to run with the new settings"));
+            Self::note(
+                record,
+                format!("waiting for appliance {id} to run with the new settings"),
+            );
             return Ok(());
         }
         let mut next = record.clone();
@@ -161,15 +234,23 @@ fn merged_settings(mut settings: DatabaseSettings, update: &UpdateParams) -> Dat
     }
     if update.backup_time.is_some() || update.backup_rotate.is_some() {
         let current = settings.backup.take();
-        let days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].map(String::from).to_vec();
+        let days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+            .map(String::from)
+            .to_vec();
         settings.backup = Some(Backup {
-            rotate: update.backup_rotate.or(current.as_ref().map(|b| b.rotate)).unwrap_or(8),
+            rotate: update
+                .backup_rotate
+                .or(current.as_ref().map(|b| b.rotate))
+                .unwrap_or(8),
             time: update
                 .backup_time
                 .clone()
                 .or(current.as_ref().map(|b| b.time.clone()))
                 .unwrap_or_else(|| "00:00".into()),
-            day_of_week: current.map(|b| b.day_of_week).filter(|d| !d.is_empty()).unwrap_or(days),
+            day_of_week: current
+                .map(|b| b.day_of_week)
+                .filter(|d| !d.is_empty())
+                .unwrap_or(days),
         });
     }
     if update.rotate_admin_password {
@@ -189,7 +270,13 @@ fn merge_into_params(record: &mut InstanceRecord, update: &UpdateParams) {
     p.backup_rotate = update.backup_rotate.or(p.backup_rotate);
     if let Value::Object(map) = &mut record.parameters {
         if let Some(networks) = &update.allow_networks {
-            map.insert("allowNetworks".into(), networks.iter().map(|n| Value::String(n.to_string())).collect());
+            map.insert(
+                "allowNetworks".into(),
+                networks
+                    .iter()
+                    .map(|n| Value::String(n.to_string()))
+                    .collect(),
+            );
         }
         if let Some(port) = update.port {
             map.insert("port".into(), port.into());

@@ -15,10 +15,19 @@ fn unbind_query(service: &str, plan: &str) -> String {
 
 fn assert_credentials(credentials: &Value, scheme: &str) {
     for key in ["host", "database", "username", "password", "uri", "jdbcUrl"] {
-        assert!(credentials[key].as_str().is_some_and(|v| !v.is_empty()), "credentials lack {key}: {credentials}");
+        assert!(
+            credentials[key].as_str().is_some_and(|v| !v.is_empty()),
+            "credentials lack {key}: {credentials}"
+        );
     }
-    assert!(credentials["port"].is_u64(), "port is a number: {credentials}");
-    assert!(credentials["uri"].as_str().unwrap().starts_with(scheme), "{credentials}");
+    assert!(
+        credentials["port"].is_u64(),
+        "port is a number: {credentials}"
+    );
+    assert!(
+        credentials["uri"].as_str().unwrap().starts_with(scheme),
+        "{credentials}"
+    );
     assert_eq!(credentials["host"], "192.168.0.11");
 }
 
@@ -27,7 +36,13 @@ async fn bind_during_provisioning_is_422_concurrency_error() {
     let h = Harness::start().await;
     let id = new_id("bindearly");
     h.provision(&id, MARIADB, MARIADB_10G).await;
-    let (status, _, body) = h.call(Method::PUT, &binding_path(&id, "b"), Some(bind_body(MARIADB, MARIADB_10G))).await;
+    let (status, _, body) = h
+        .call(
+            Method::PUT,
+            &binding_path(&id, "b"),
+            Some(bind_body(MARIADB, MARIADB_10G)),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "ConcurrencyError");
 }
@@ -35,15 +50,29 @@ async fn bind_during_provisioning_is_422_concurrency_error() {
 #[tokio::test]
 async fn bind_of_unknown_instance_or_bad_body_creates_nothing() {
     let h = Harness::start().await;
-    let (status, _, body) = h.call(Method::PUT, &binding_path("nope", "b"), Some(bind_body(MARIADB, MARIADB_10G))).await;
+    let (status, _, body) = h
+        .call(
+            Method::PUT,
+            &binding_path("nope", "b"),
+            Some(bind_body(MARIADB, MARIADB_10G)),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let id = new_id("bindbad");
     h.ready_instance(&id, MARIADB, MARIADB_10G).await;
-    let (status, _, body) = h.call(Method::PUT, &binding_path(&id, "b"), Some(json!({"plan_id": MARIADB_10G}))).await;
+    let (status, _, body) = h
+        .call(
+            Method::PUT,
+            &binding_path(&id, "b"),
+            Some(json!({"plan_id": MARIADB_10G})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let mut bad_mode = bind_body(MARIADB, MARIADB_10G);
     bad_mode["parameters"] = json!({"mode": "exclusive"});
-    let (status, _, body) = h.call(Method::PUT, &binding_path(&id, "b"), Some(bad_mode)).await;
+    let (status, _, body) = h
+        .call(Method::PUT, &binding_path(&id, "b"), Some(bad_mode))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["description"].as_str().unwrap().contains("mode"));
     let (status, _, _) = h.call(Method::GET, &binding_path(&id, "b"), None).await;
@@ -56,32 +85,71 @@ async fn shared_binding_lifecycle_with_idempotency_and_tombstone() {
     let id = new_id("bind");
     h.ready_instance(&id, POSTGRES, POSTGRES_10G).await;
     let path = binding_path(&id, "b1");
-    let (status, _, body) = h.call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G))).await;
+    let (status, _, body) = h
+        .call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G)))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_credentials(&body["credentials"], "postgresql://");
-    assert_eq!(body.as_object().unwrap().len(), 1, "bind answers credentials only: {body}");
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "bind answers credentials only: {body}"
+    );
     let first = body["credentials"].clone();
-    let (status, _, body) = h.call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G))).await;
-    assert_eq!((status, &body["credentials"]), (StatusCode::OK, &first), "identical re-PUT");
+    let (status, _, body) = h
+        .call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G)))
+        .await;
+    assert_eq!(
+        (status, &body["credentials"]),
+        (StatusCode::OK, &first),
+        "identical re-PUT"
+    );
     let mut different = bind_body(POSTGRES, POSTGRES_10G);
     different["parameters"] = json!({"mode": "dedicated"});
     let (status, _, _) = h.call(Method::PUT, &path, Some(different)).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, _, body) = h.call(Method::GET, &path, None).await;
     assert_eq!((status, &body["credentials"]), (StatusCode::OK, &first));
-    let (status, _, body) = h.call(Method::GET, &format!("{path}/last_operation"), None).await;
-    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("succeeded")));
+    let (status, _, body) = h
+        .call(Method::GET, &format!("{path}/last_operation"), None)
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
 
     let (status, _, body) = h.call(Method::DELETE, &path, None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "service_id/plan_id required: {body}");
-    let (status, _, body) = h.call(Method::DELETE, &format!("{path}{}", unbind_query(POSTGRES, POSTGRES_10G)), None).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "service_id/plan_id required: {body}"
+    );
+    let (status, _, body) = h
+        .call(
+            Method::DELETE,
+            &format!("{path}{}", unbind_query(POSTGRES, POSTGRES_10G)),
+            None,
+        )
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({})));
-    let (status, _, body) = h.call(Method::DELETE, &format!("{path}{}", unbind_query(POSTGRES, POSTGRES_10G)), None).await;
+    let (status, _, body) = h
+        .call(
+            Method::DELETE,
+            &format!("{path}{}", unbind_query(POSTGRES, POSTGRES_10G)),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::GONE, "{body}");
     let (status, _, _) = h.call(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, body) = h.call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G))).await;
-    assert_eq!(status, StatusCode::CREATED, "the id can be bound again: {body}");
+    let (status, _, body) = h
+        .call(Method::PUT, &path, Some(bind_body(POSTGRES, POSTGRES_10G)))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the id can be bound again: {body}"
+    );
 }
 
 /// The whole lifecycle, as a platform drives it, for both engines, over a real TCP socket.
@@ -111,13 +179,26 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
     let (status, catalog) = call(reqwest::Method::GET, "/v2/catalog".into(), None).await;
     assert_eq!(status, 200);
     assert_eq!(catalog["services"].as_array().unwrap().len(), 2);
-    for (service, plan, scheme) in [(MARIADB, MARIADB_10G, "mysql://"), (POSTGRES, POSTGRES_10G, "postgresql://")] {
+    for (service, plan, scheme) in [
+        (MARIADB, MARIADB_10G, "mysql://"),
+        (POSTGRES, POSTGRES_10G, "postgresql://"),
+    ] {
         let id = new_id("life");
-        let (status, body) = call(reqwest::Method::PUT, format!("/v2/service_instances/{id}?accepts_incomplete=true"), Some(provision_body(service, plan))).await;
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            format!("/v2/service_instances/{id}?accepts_incomplete=true"),
+            Some(provision_body(service, plan)),
+        )
+        .await;
         assert_eq!(status, 202, "{body}");
         let mut state = String::new();
         for _ in 0..300 {
-            let (_, body) = call(reqwest::Method::GET, format!("/v2/service_instances/{id}/last_operation"), None).await;
+            let (_, body) = call(
+                reqwest::Method::GET,
+                format!("/v2/service_instances/{id}/last_operation"),
+                None,
+            )
+            .await;
             state = body["state"].as_str().unwrap().to_owned();
             if state != "in progress" {
                 break;
@@ -126,16 +207,33 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         }
         assert_eq!(state, "succeeded");
         let binding = format!("/v2/service_instances/{id}/service_bindings/b");
-        let (status, body) = call(reqwest::Method::PUT, binding.clone(), Some(bind_body(service, plan))).await;
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            binding.clone(),
+            Some(bind_body(service, plan)),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         assert_credentials(&body["credentials"], scheme);
-        let (status, _) = call(reqwest::Method::DELETE, format!("{binding}{}", unbind_query(service, plan)), None).await;
+        let (status, _) = call(
+            reqwest::Method::DELETE,
+            format!("{binding}{}", unbind_query(service, plan)),
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
-        let delete = format!("/v2/service_instances/{id}?accepts_incomplete=true&service_id={service}&plan_id={plan}");
+        let delete = format!(
+            "/v2/service_instances/{id}?accepts_incomplete=true&service_id={service}&plan_id={plan}"
+        );
         let (status, _) = call(reqwest::Method::DELETE, delete.clone(), None).await;
         assert_eq!(status, 202);
         for _ in 0..300 {
-            let (_, body) = call(reqwest::Method::GET, format!("/v2/service_instances/{id}/last_operation"), None).await;
+            let (_, body) = call(
+                reqwest::Method::GET,
+                format!("/v2/service_instances/{id}/last_operation"),
+                None,
+            )
+            .await;
             state = body["state"].as_str().unwrap().to_owned();
             if state != "in progress" {
                 break;

@@ -70,6 +70,7 @@ pub fn config_from(env: &HashMap<String, String>) -> Config {
 }
 
 /// A broker (memory store unless given) and its simulator.
+#[allow(dead_code)]
 pub struct Harness {
     pub app: App,
     pub sim: Simulator,
@@ -83,16 +84,25 @@ impl Harness {
 
     /// Start with the environment adjusted by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Harness {
-        let sim = Simulator::start(simulator_config(), SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("simulator starts");
+        let sim = Simulator::start(simulator_config(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("simulator starts");
         let mut env = broker_env(&sim);
         tweak(&mut env);
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let app = app::build_with_store(&config_from(&env), store.clone()).await.expect("broker builds");
+        let app = app::build_with_store(&config_from(&env), store.clone())
+            .await
+            .expect("broker builds");
         Harness { app, sim, store }
     }
 
     /// Send a request as a 2.17 platform would.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, HeaderMap, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -109,18 +119,34 @@ impl Harness {
     /// Provision `id` with good parameters, returning the operation token.
     pub async fn provision(&self, id: &str, service: &str, plan: &str) -> String {
         let (status, _, body) = self
-            .call(Method::PUT, &format!("/v2/service_instances/{id}?accepts_incomplete=true"), Some(provision_body(service, plan)))
+            .call(
+                Method::PUT,
+                &format!("/v2/service_instances/{id}?accepts_incomplete=true"),
+                Some(provision_body(service, plan)),
+            )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        body["operation"].as_str().expect("operation token").to_owned()
+        body["operation"]
+            .as_str()
+            .expect("operation token")
+            .to_owned()
     }
 
     /// Poll `last_operation` until it leaves "in progress"; returns the final body.
     pub async fn poll(&self, id: &str) -> Value {
         for _ in 0..400 {
-            let (status, headers, body) = self.call(Method::GET, &format!("/v2/service_instances/{id}/last_operation"), None).await;
+            let (status, headers, body) = self
+                .call(
+                    Method::GET,
+                    &format!("/v2/service_instances/{id}/last_operation"),
+                    None,
+                )
+                .await;
             assert_eq!(status, StatusCode::OK, "{body}");
-            assert!(headers.contains_key("retry-after"), "poll without Retry-After");
+            assert!(
+                headers.contains_key("retry-after"),
+                "poll without Retry-After"
+            );
             if body["state"] != "in progress" {
                 return body;
             }
@@ -151,7 +177,9 @@ impl Harness {
 /// Finish a request with a JSON body (and its Content-Type), or an empty one.
 pub fn with_body(req: axum::http::request::Builder, body: Option<Value>) -> Request<Body> {
     match body {
-        Some(v) => req.header("Content-Type", "application/json").body(Body::from(v.to_string())),
+        Some(v) => req
+            .header("Content-Type", "application/json")
+            .body(Body::from(v.to_string())),
         None => req.body(Body::empty()),
     }
     .expect("request builds")
@@ -162,17 +190,30 @@ pub async fn send(router: &axum::Router, req: Request<Body>) -> (StatusCode, Hea
     let response = router.clone().oneshot(req).await.expect("router answers");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON body ({status}): {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON body ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
     };
     (status, headers, body)
 }
 
 pub fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 /// Parameters the simulator accepts.
@@ -199,5 +240,9 @@ pub fn bind_body(service: &str, plan: &str) -> Value {
 pub fn new_id(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }

@@ -1,0 +1,116 @@
+//! The control API under `/_simulator/` (no SAKURA auth, never faulted, not counted), so other
+//! processes such as chaos scripts and multi-process tests can watch and steer a simulator. The
+//! in-process [`super::Simulator`] methods call the same `Shared` methods.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde_json::json;
+
+use super::app::Shared;
+use super::faults::Faults;
+use super::state::{ApplianceSummary, State};
+
+/// `GET /_simulator/counters`, `GET /_simulator/appliances`, `POST
+/// /_simulator/appliances/{id}/fail`, `GET|PUT /_simulator/faults`, `POST /_simulator/reset`.
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_simulator/counters", get(counters))
+        .route("/_simulator/appliances", get(appliances))
+        .route("/_simulator/appliances/{id}/fail", post(fail))
+        .route("/_simulator/faults", get(faults).put(set_faults))
+        .route("/_simulator/reset", post(reset))
+}
+
+impl Shared {
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.lock().counters.clone()
+    }
+
+    pub fn summaries(&self) -> Vec<ApplianceSummary> {
+        self.lock().summaries(Instant::now(), &self.cfg.timings)
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    /// Make an appliance `failed` now; false when there is no such appliance.
+    pub fn fail(&self, id: u64) -> bool {
+        match self.lock().find_any(id) {
+            Some(a) => {
+                a.failed = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Back to the start: no appliances (their backing users dropped), no counters, no
+    /// recorded requests, the configured faults. Ids and fault draws start over from the seed.
+    pub async fn reset(&self) {
+        let old = std::mem::replace(&mut *self.lock(), State::new(&self.cfg));
+        for a in old.zones.into_values().flat_map(|z| z.into_values()) {
+            let engine = a.spec.engine;
+            if let Some(backing) = self.backing_for(engine)
+                && let Err(e) = backing
+                    .drop_admin(engine, &a.spec.settings.default_user)
+                    .await
+            {
+                tracing::warn!(id = a.id, error = %e, "reset could not drop a backing user");
+            }
+        }
+    }
+}
+
+async fn counters(AxState(sim): AxState<Arc<Shared>>) -> Json<BTreeMap<String, u64>> {
+    Json(sim.counters())
+}
+
+async fn appliances(AxState(sim): AxState<Arc<Shared>>) -> Json<Vec<ApplianceSummary>> {
+    Json(sim.summaries())
+}
+
+async fn fail(AxState(sim): AxState<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match id.parse() {
+        Ok(id) if sim.fail(id) => StatusCode::NO_CONTENT.into_response(),
+        _ => control_error(StatusCode::NOT_FOUND, "no such appliance"),
+    }
+}
+
+async fn faults(AxState(sim): AxState<Arc<Shared>>) -> Json<Faults> {
+    Json(sim.faults())
+}
+
+async fn set_faults(AxState(sim): AxState<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            sim.set_faults(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => control_error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid faults JSON: {e}"),
+        ),
+    }
+}
+
+async fn reset(AxState(sim): AxState<Arc<Shared>>) -> StatusCode {
+    sim.reset().await;
+    StatusCode::NO_CONTENT
+}
+
+fn control_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}

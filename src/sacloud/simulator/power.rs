@@ -1,0 +1,150 @@
+//! Handlers for the appliance's power, status, config and deletion. What each may do depends on
+//! the phase: nothing while `migrating` (409 `still_creating`), boot only when down, shutdown
+//! only when up, delete only when down (409 `conflict` otherwise).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::app::Shared;
+use super::error::ApiError;
+use super::render;
+use super::routes::{check_zone, json_body, parse_id, respond};
+use super::state::{Phase, Power};
+
+/// `GET /appliance/{id}/status`: `SettingsResponse.Status` `up` and the engine `running` once
+/// booted; `down` otherwise.
+pub(crate) async fn status(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let body = {
+        let st = sim.lock();
+        let a = st.get(&zone, parse_id(&id)?)?;
+        let phase = a.phase(Instant::now(), &sim.cfg.timings);
+        if phase == Phase::Migrating {
+            return Err(ApiError::still_creating());
+        }
+        render::status(a, phase)
+    };
+    Ok(respond(StatusCode::OK, body, &headers))
+}
+
+/// `PUT /appliance/{id}/config`: the running appliance takes its saved settings.
+pub(crate) async fn apply_config(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    {
+        let mut st = sim.lock();
+        let a = st.get_mut(&zone, parse_id(&id)?)?;
+        match a.phase(Instant::now(), &sim.cfg.timings) {
+            Phase::Migrating => return Err(ApiError::still_creating()),
+            Phase::Failed => return Err(ApiError::conflict("The appliance has failed")),
+            _ => a.applied_hash = a.settings_hash.clone(),
+        }
+    }
+    Ok(ok(&headers))
+}
+
+/// `PUT /appliance/{id}/power`: boot a `down` appliance.
+pub(crate) async fn boot(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    {
+        let mut st = sim.lock();
+        let a = st.get_mut(&zone, parse_id(&id)?)?;
+        let now = Instant::now();
+        match a.phase(now, &sim.cfg.timings) {
+            Phase::Migrating => return Err(ApiError::still_creating()),
+            Phase::Down => a.power = Power::Boot(now),
+            Phase::Up | Phase::Booting => {
+                return Err(ApiError::conflict("The appliance is already up"));
+            }
+            Phase::Cleaning => return Err(ApiError::conflict("The appliance is shutting down")),
+            Phase::Failed => return Err(ApiError::conflict("The appliance has failed")),
+        }
+    }
+    Ok(ok(&headers))
+}
+
+/// `DELETE /appliance/{id}/power` (body `{"Force":true}`, optional): shut down an `up`
+/// appliance; it reads `cleaning`, then `down`.
+pub(crate) async fn shutdown(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let body = json_body(&body)?;
+        if body.get("Force").is_some_and(|f| !f.is_boolean()) {
+            return Err(ApiError::bad_request("Force must be a boolean"));
+        }
+    }
+    {
+        let mut st = sim.lock();
+        let a = st.get_mut(&zone, parse_id(&id)?)?;
+        let now = Instant::now();
+        match a.phase(now, &sim.cfg.timings) {
+            Phase::Migrating => return Err(ApiError::still_creating()),
+            Phase::Up => a.power = Power::Shutdown(now),
+            _ => return Err(ApiError::conflict("The appliance is not up")),
+        }
+    }
+    Ok(ok(&headers))
+}
+
+/// `DELETE /appliance/{id}`: only when down (or failed); afterwards every call answers 404.
+pub(crate) async fn delete(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let id = parse_id(&id)?;
+    let removed = {
+        let mut st = sim.lock();
+        let a = st.get(&zone, id)?;
+        match a.phase(Instant::now(), &sim.cfg.timings) {
+            Phase::Migrating => return Err(ApiError::still_creating()),
+            Phase::Up | Phase::Cleaning => {
+                return Err(ApiError::conflict(
+                    "The appliance must be down to be deleted",
+                ));
+            }
+            Phase::Booting | Phase::Down | Phase::Failed => {}
+        }
+        st.zones.get_mut(&zone).and_then(|z| z.remove(&id))
+    };
+    if let Some(a) = removed
+        && let Some(backing) = sim.backing_for(a.spec.engine)
+        && let Err(e) = backing
+            .drop_admin(a.spec.engine, &a.spec.settings.default_user)
+            .await
+    {
+        tracing::warn!(id, error = %e, "backing server could not drop the admin user");
+    }
+    Ok(ok(&headers))
+}
+
+fn ok(headers: &HeaderMap) -> Response {
+    respond(
+        StatusCode::OK,
+        json!({"is_ok": true, "Success": true}),
+        headers,
+    )
+}

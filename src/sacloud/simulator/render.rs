@@ -1,0 +1,139 @@
+//! Appliances as the real API writes them, awkward parts included: `ServicePort` as a string,
+//! `SourceNetwork` as `""` when empty, `Backup` as `[]` when off, `Icon`/`Switch` null, no
+//! `Instance` while migrating, and ids as strings unless the caller sent
+//! `X-Sakura-Bigint-As-Int: 1`.
+
+use serde_json::{Value, json};
+
+use super::state::{Appliance, Phase};
+use crate::sacloud::Engine;
+
+/// Zone names and the ids that appear as `Remark.Zone.ID`.
+pub(crate) const ZONES: &[(&str, u64)] = &[
+    ("tk1a", 21001),
+    ("tk1b", 21002),
+    ("is1a", 31001),
+    ("is1b", 31002),
+    ("is1c", 31003),
+    ("tk1v", 29001),
+];
+
+/// The version an appliance gets when the create names none.
+pub(crate) fn default_version(engine: Engine) -> &'static str {
+    match engine {
+        Engine::MariaDb => "10.11",
+        Engine::Postgres => "15",
+    }
+}
+
+/// One appliance, as in the `Appliance` member of a read.
+pub(crate) fn appliance(a: &Appliance, phase: Phase) -> Value {
+    let spec = &a.spec;
+    let s = &spec.settings;
+    let zone_id = ZONES
+        .iter()
+        .find(|(name, _)| *name == a.zone)
+        .map_or(0, |(_, id)| *id);
+    let switch_id = spec
+        .switch_id
+        .parse::<u64>()
+        .map_or_else(|_| json!(spec.switch_id), |n| json!(n));
+    let revision = format!("{}.0", spec.version);
+    let title = match spec.engine {
+        Engine::MariaDb => format!("MariaDB {revision}"),
+        Engine::Postgres => format!("PostgreSQL {revision}"),
+    };
+    let source_network = if s.source_networks.is_empty() {
+        json!("")
+    } else {
+        json!(s.source_networks)
+    };
+    let backup = s.backup.as_ref().map_or_else(
+        || json!([]),
+        |b| json!({"Rotate": b.rotate, "Time": b.time, "DayOfWeek": b.day_of_week}),
+    );
+    let mut v = json!({
+        "ID": a.id,
+        "Class": "database",
+        "Name": spec.name,
+        "Description": spec.description,
+        "Plan": {"ID": spec.plan_id},
+        "Settings": {"DBConf": {
+            "Common": {
+                "DefaultUser": s.default_user,
+                "UserPassword": s.password,
+                "ServicePort": s.port.to_string(),
+                "SourceNetwork": source_network,
+                "WebUI": false,
+            },
+            "Backup": backup,
+        }},
+        "SettingsHash": a.settings_hash,
+        "Remark": {
+            "Zone": {"ID": zone_id},
+            "Network": {"NetworkMaskLen": spec.mask_len, "DefaultRoute": spec.default_route.to_string()},
+            "Servers": [{"IPAddress": spec.ip.to_string()}],
+            "DBConf": {"Common": {
+                "DatabaseTitle": title,
+                "DatabaseName": spec.engine.wire_name(),
+                "DatabaseVersion": spec.version,
+                "DatabaseRevision": revision,
+            }},
+            "Switch": {"ID": switch_id},
+            "Plan": {"ID": spec.plan_id},
+        },
+        "Availability": phase.availability(),
+        "ServiceClass": format!("cloud/appliance/database/{}", spec.plan_id),
+        "Icon": null,
+        "Switch": null,
+        "Interfaces": [{
+            "IPAddress": spec.ip.to_string(),
+            "UserIPAddress": null,
+            "HostName": null,
+            "Switch": {
+                "ID": switch_id,
+                "Scope": "user",
+                "Subnet": null,
+                "UserSubnet": {"DefaultRoute": spec.default_route.to_string(), "NetworkMaskLen": spec.mask_len},
+            },
+        }],
+        "Tags": spec.tags,
+    });
+    if let Some(status) = phase.instance_status() {
+        v["Instance"] = json!({"Status": status});
+    }
+    v
+}
+
+/// The answer of `GET /appliance/{id}/status`.
+pub(crate) fn status(a: &Appliance, phase: Phase) -> Value {
+    let up = phase == Phase::Up;
+    let state = if up { "up" } else { "down" };
+    let mut db_conf = json!({
+        "version": {"lastmodified": "", "commithash": "", "status": state, "tag": "1.1", "expire": ""},
+        "log": [{"name": "systemctl", "data": "", "size": "0"}],
+        "backup": {"history": []},
+    });
+    db_conf[a.spec.engine.wire_name()] = json!({"status": if up { "running" } else { "stopped" }});
+    json!({"is_ok": true, "Success": true, "Appliance": {"SettingsResponse": {
+        "Status": state, "is_fatal": false, "DBConf": db_conf,
+    }}})
+}
+
+/// Turn every numeric `ID` member into a string, as the API does for callers that did not ask
+/// for big integers as numbers.
+pub(crate) fn ids_as_strings(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, member) in map.iter_mut() {
+                if key == "ID" && member.is_number() {
+                    *member = Value::String(member.to_string());
+                } else {
+                    ids_as_strings(member);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(ids_as_strings),
+        _ => {}
+    }
+}

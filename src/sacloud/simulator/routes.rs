@@ -1,0 +1,208 @@
+//! Handlers for finding, creating, reading and updating appliances (`/appliance`,
+//! `/appliance/{id}`). Power, status, config and delete are in [`super::power`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::app::{Shared, wants_numbers};
+use super::error::ApiError;
+use super::filter::FindCondition;
+use super::render::{self, ZONES};
+use super::state::{Appliance, Phase};
+use super::validate;
+
+/// `GET /appliance?{json}`.
+pub(crate) async fn find(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path(zone): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let cond = FindCondition::parse(uri.query())?;
+    let (now, t) = (Instant::now(), &sim.cfg.timings);
+    let (total, page) = {
+        let st = sim.lock();
+        let matched: Vec<&Appliance> = st
+            .zones
+            .get(&zone)
+            .into_iter()
+            .flat_map(|z| z.values())
+            .filter(|a| cond.matches(a))
+            .collect();
+        let page: Vec<Value> = matched
+            .iter()
+            .skip(cond.from)
+            .take(cond.count.unwrap_or(usize::MAX))
+            .map(|a| render::appliance(a, a.phase(now, t)))
+            .collect();
+        (matched.len(), page)
+    };
+    let body = json!({"From": cond.from, "Count": page.len(), "Total": total, "Appliances": page, "is_ok": true});
+    Ok(respond(StatusCode::OK, body, &headers))
+}
+
+/// `POST /appliance`. Answers 202 with the appliance `migrating`. With a backing server, the
+/// admin user is made before answering; if that fails the appliance ends `failed`.
+pub(crate) async fn create(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path(zone): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let spec = validate::create(&json_body(&body)?)?;
+    let (engine, user, password) = (
+        spec.engine,
+        spec.settings.default_user.clone(),
+        spec.settings.password.clone(),
+    );
+    let (id, ambiguous) = {
+        let mut st = sim.lock();
+        let id = st.fresh_id();
+        let mut a = Appliance::new(id, &zone, spec, Instant::now(), &sim.cfg.timings);
+        a.ends_failed = st.faults.take_failed_create();
+        st.zones.entry(zone.clone()).or_default().insert(id, a);
+        (id, st.faults.take_ambiguous_create())
+    };
+    if let Some(backing) = sim.backing_for(engine)
+        && let Err(e) = backing.create_admin(engine, &user, &password).await
+    {
+        tracing::warn!(id, error = %e, "backing server refused the admin user; the appliance fails");
+        if let Some(a) = sim.lock().find_any(id) {
+            a.failed = true;
+        }
+    }
+    if ambiguous {
+        tracing::debug!(id, "simulator answers 500 to a create that succeeded");
+        return Err(ApiError::internal("An unexpected error occurred."));
+    }
+    let appliance = read_one(&sim, &zone, id)?.1;
+    let body = json!({"is_ok": true, "Success": "Accepted", "Appliance": appliance});
+    Ok(respond(StatusCode::ACCEPTED, body, &headers))
+}
+
+/// `GET /appliance/{id}`.
+pub(crate) async fn read(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let appliance = read_one(&sim, &zone, parse_id(&id)?)?.1;
+    let body = json!({"is_ok": true, "Success": true, "Appliance": appliance});
+    Ok(respond(StatusCode::OK, body, &headers))
+}
+
+/// `PUT /appliance/{id}`: name, description, tags and `Settings`, guarded by `SettingsHash`
+/// (409 when stale). A new password is set on the backing server before it is saved.
+pub(crate) async fn update(
+    AxState(sim): AxState<Arc<Shared>>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_zone(&zone)?;
+    let id = parse_id(&id)?;
+    let body = json_body(&body)?;
+    let upd = validate::update(&body)?;
+    let now = Instant::now();
+    // Check everything first, so that a refused update changes nothing anywhere.
+    let (engine, settings, new_password) = {
+        let st = sim.lock();
+        let a = st.get(&zone, id)?;
+        if a.phase(now, &sim.cfg.timings) == Phase::Migrating {
+            return Err(ApiError::still_creating());
+        }
+        check_hash(a, upd.settings_hash.as_deref())?;
+        let settings = upd
+            .db_conf
+            .map(|c| validate::settings(c, a.spec.engine, Some(&a.spec.settings), None))
+            .transpose()?;
+        let new_password = settings
+            .as_ref()
+            .filter(|s| s.password != a.spec.settings.password)
+            .map(|s| (s.default_user.clone(), s.password.clone()));
+        (a.spec.engine, settings, new_password)
+    };
+    if let Some(backing) = sim.backing_for(engine)
+        && let Some((user, password)) = &new_password
+        && let Err(e) = backing.set_admin_password(engine, user, password).await
+    {
+        tracing::warn!(id, error = %e, "backing server refused the new password");
+        return Err(ApiError::internal(
+            "The database could not apply the new password.",
+        ));
+    }
+    let appliance = {
+        let mut st = sim.lock();
+        let a = st.get_mut(&zone, id)?;
+        // Someone may have changed the settings while the password was being set.
+        check_hash(a, upd.settings_hash.as_deref())?;
+        if let Some(name) = upd.name {
+            a.spec.name = name;
+        }
+        if let Some(description) = upd.description {
+            a.spec.description = description;
+        }
+        if let Some(tags) = upd.tags {
+            a.spec.tags = tags;
+        }
+        if let Some(settings) = settings {
+            a.set_settings(settings);
+        }
+        render::appliance(a, a.phase(Instant::now(), &sim.cfg.timings))
+    };
+    let body = json!({"is_ok": true, "Success": true, "Appliance": appliance});
+    Ok(respond(StatusCode::OK, body, &headers))
+}
+
+fn check_hash(a: &Appliance, sent: Option<&str>) -> Result<(), ApiError> {
+    match sent {
+        Some(h) if h != a.settings_hash => Err(ApiError::conflict(
+            "SettingsHash does not match: the settings were changed since they were read",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The appliance's phase and rendering, or 404.
+pub(crate) fn read_one(sim: &Shared, zone: &str, id: u64) -> Result<(Phase, Value), ApiError> {
+    let st = sim.lock();
+    let a = st.get(zone, id)?;
+    let phase = a.phase(Instant::now(), &sim.cfg.timings);
+    Ok((phase, render::appliance(a, phase)))
+}
+
+/// A JSON answer, with ids as strings unless the caller sent `X-Sakura-Bigint-As-Int: 1`.
+pub(crate) fn respond(status: StatusCode, mut body: Value, headers: &HeaderMap) -> Response {
+    if !wants_numbers(headers) {
+        render::ids_as_strings(&mut body);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// Unknown zones answer 404, as the real API does for a path it does not serve.
+pub(crate) fn check_zone(zone: &str) -> Result<(), ApiError> {
+    if ZONES.iter().any(|(z, _)| *z == zone) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found())
+}
+
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+}

@@ -1,0 +1,296 @@
+//! Checks of create and update bodies, as strict as the real API is known to be: the plan only
+//! in `Remark.Plan.ID`, `Remark.Switch.ID` as a string, `DatabaseName` exactly `MariaDB` or
+//! `postgres`, addresses that parse, ports 1024-65535, users of 3-20 characters. A body that
+//! fails answers 400 with the API's error JSON.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::render::default_version;
+use super::state::{NewAppliance, SimBackup, SimSettings};
+use crate::sacloud::Engine;
+
+const PLANS: &[u64] = &[10, 30, 90, 240, 500, 1000];
+const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// A validated `PUT /appliance/{id}` body.
+pub(crate) struct Update<'a> {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// `Settings.DBConf`, checked against the current settings by [`settings`].
+    pub db_conf: Option<&'a Value>,
+    pub settings_hash: Option<String>,
+}
+
+/// Check a `POST /appliance` body.
+pub(crate) fn create(body: &Value) -> Result<NewAppliance, ApiError> {
+    let a = body
+        .get("Appliance")
+        .filter(|a| a.is_object())
+        .ok_or_else(|| bad("Appliance is required"))?;
+    if str_at(a, "/Class") != Some("database") {
+        return Err(bad("Class must be \"database\""));
+    }
+    let (name, description, tags) = names(a, true)?;
+    let plan_id = id_at(a, "/Remark/Plan/ID")
+        .ok_or_else(|| bad("Remark.Plan.ID is required (a top-level Plan is not read)"))?;
+    if !PLANS.contains(&plan_id) {
+        return Err(bad(format!(
+            "Remark.Plan.ID {plan_id} is not a database plan"
+        )));
+    }
+    let switch_id = match a.pointer("/Remark/Switch/ID") {
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.clone()
+        }
+        Some(Value::Number(_)) => return Err(bad("Remark.Switch.ID must be a string")),
+        _ => return Err(bad("Remark.Switch.ID is required")),
+    };
+    let ip = ipv4_at(a, "/Remark/Servers/0/IPAddress")?;
+    let mask_len = id_at(a, "/Remark/Network/NetworkMaskLen")
+        .and_then(|n| u8::try_from(n).ok())
+        .filter(|n| (8..=29).contains(n))
+        .ok_or_else(|| bad("Remark.Network.NetworkMaskLen must be 8-29"))?;
+    let default_route = ipv4_at(a, "/Remark/Network/DefaultRoute")?;
+    let subnet = Ipv4Net::new(ip, mask_len).map_err(|e| bad(e.to_string()))?;
+    if !subnet.contains(&default_route) || default_route == ip {
+        return Err(bad(
+            "Remark.Network.DefaultRoute must be another address in the server's subnet",
+        ));
+    }
+    let engine = match str_at(a, "/Remark/DBConf/Common/DatabaseName") {
+        Some("MariaDB") => Engine::MariaDb,
+        Some("postgres") => Engine::Postgres,
+        _ => {
+            return Err(bad(
+                "Remark.DBConf.Common.DatabaseName must be \"MariaDB\" or \"postgres\"",
+            ));
+        }
+    };
+    let version = match a.pointer("/Remark/DBConf/Common/DatabaseVersion") {
+        None | Some(Value::Null) => default_version(engine).to_owned(),
+        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+        Some(_) => return Err(bad("Remark.DBConf.Common.DatabaseVersion must be a string")),
+    };
+    let remark_common = a.pointer("/Remark/DBConf/Common");
+    let db_conf = a
+        .pointer("/Settings/DBConf")
+        .ok_or_else(|| bad("Settings.DBConf is required"))?;
+    let settings = settings(db_conf, engine, None, remark_common)?;
+    Ok(NewAppliance {
+        name,
+        description,
+        tags,
+        plan_id,
+        switch_id,
+        ip,
+        mask_len,
+        default_route,
+        engine,
+        version,
+        settings,
+    })
+}
+
+/// Check a `PUT /appliance/{id}` body (its settings are checked later, against the current ones).
+pub(crate) fn update(body: &Value) -> Result<Update<'_>, ApiError> {
+    let a = body
+        .get("Appliance")
+        .filter(|a| a.is_object())
+        .ok_or_else(|| bad("Appliance is required"))?;
+    let (name, description, tags) = names(a, false)?;
+    let settings_hash = match a.get("SettingsHash") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(h)) => Some(h.clone()),
+        Some(_) => return Err(bad("SettingsHash must be a string")),
+    };
+    Ok(Update {
+        name: Some(name).filter(|n| !n.is_empty()),
+        description: a.get("Description").map(|_| description),
+        tags: a.get("Tags").map(|_| tags),
+        db_conf: a.pointer("/Settings/DBConf"),
+        settings_hash,
+    })
+}
+
+/// Check `Settings.DBConf`. On update, `previous` fills what is left out, and the user may not
+/// change.
+pub(crate) fn settings(
+    conf: &Value,
+    engine: Engine,
+    previous: Option<&SimSettings>,
+    remark_common: Option<&Value>,
+) -> Result<SimSettings, ApiError> {
+    let common = conf
+        .get("Common")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| bad("Settings.DBConf.Common is required"))?;
+    let from_remark = |key: &str| {
+        remark_common
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_str)
+    };
+    let text = |key: &str, old: Option<&String>| {
+        common
+            .get(key)
+            .and_then(Value::as_str)
+            .or_else(|| from_remark(key))
+            .map(str::to_owned)
+            .or_else(|| old.cloned())
+    };
+    let default_user = text("DefaultUser", previous.map(|p| &p.default_user))
+        .ok_or_else(|| bad("Settings.DBConf.Common.DefaultUser is required"))?;
+    let user_ok = (3..=20).contains(&default_user.len())
+        && default_user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !user_ok {
+        return Err(bad(
+            "DefaultUser must be 3-20 letters, digits or underscores",
+        ));
+    }
+    if previous.is_some_and(|p| p.default_user != default_user) {
+        return Err(bad("DefaultUser cannot be changed"));
+    }
+    let password = text("UserPassword", previous.map(|p| &p.password))
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad("Settings.DBConf.Common.UserPassword is required"))?;
+    let port = match common.get("ServicePort") {
+        None | Some(Value::Null) => previous.map_or(engine.default_port(), |p| p.port),
+        Some(Value::String(s)) if s.is_empty() => {
+            previous.map_or(engine.default_port(), |p| p.port)
+        }
+        Some(v) => id_of(v)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|p| *p >= 1024)
+            .ok_or_else(|| bad("ServicePort must be 1024-65535"))?,
+    };
+    Ok(SimSettings {
+        default_user,
+        password,
+        port,
+        source_networks: source_networks(common.get("SourceNetwork"))?,
+        backup: backup(conf.get("Backup"))?,
+    })
+}
+
+fn source_networks(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(bad("SourceNetwork must be a list")),
+    };
+    items
+        .iter()
+        .map(|item| {
+            let s = item.as_str().unwrap_or_default();
+            let ok = s.parse::<Ipv4Net>().is_ok() || s.parse::<Ipv4Addr>().is_ok();
+            ok.then(|| s.to_owned())
+                .ok_or_else(|| bad(format!("SourceNetwork {item} is not an IPv4 network")))
+        })
+        .collect()
+}
+
+fn backup(v: Option<&Value>) -> Result<Option<SimBackup>, ApiError> {
+    let b = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) if a.is_empty() => return Ok(None),
+        Some(b @ Value::Object(_)) => b,
+        Some(_) => return Err(bad("Backup must be an object")),
+    };
+    let rotate = b
+        .get("Rotate")
+        .and_then(id_of)
+        .and_then(|r| u8::try_from(r).ok())
+        .filter(|r| (1..=8).contains(r))
+        .ok_or_else(|| bad("Backup.Rotate must be 1-8"))?;
+    let time = b.get("Time").and_then(Value::as_str).unwrap_or_default();
+    if !is_hh_mm(time) {
+        return Err(bad("Backup.Time must be HH:mm"));
+    }
+    let day_of_week = match b.get("DayOfWeek") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(days)) => days
+            .iter()
+            .map(|d| match d.as_str() {
+                Some(d) if DAYS.contains(&d) => Ok(d.to_owned()),
+                _ => Err(bad(format!("Backup.DayOfWeek {d} is not one of sun..sat"))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad("Backup.DayOfWeek must be a list")),
+    };
+    Ok(Some(SimBackup {
+        rotate,
+        time: time.to_owned(),
+        day_of_week,
+    }))
+}
+
+/// `Name`, `Description` and `Tags`; the name is required on create.
+fn names(a: &Value, create: bool) -> Result<(String, String, Vec<String>), ApiError> {
+    let name = str_at(a, "/Name").unwrap_or_default().to_owned();
+    if (create || a.get("Name").is_some()) && !(1..=64).contains(&name.chars().count()) {
+        return Err(bad("Name must be 1-64 characters"));
+    }
+    let description = str_at(a, "/Description").unwrap_or_default().to_owned();
+    if description.chars().count() > 512 {
+        return Err(bad("Description must be at most 512 characters"));
+    }
+    let tags = match a.get("Tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(tags)) => tags
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("Tags must be strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad("Tags must be a list")),
+    };
+    Ok((name, description, tags))
+}
+
+fn is_hh_mm(t: &str) -> bool {
+    let Some((h, m)) = t.split_once(':') else {
+        return false;
+    };
+    let num = |s: &str, max: u32| s.len() == 2 && s.parse::<u32>().is_ok_and(|n| n <= max);
+    num(h, 23) && num(m, 59)
+}
+
+fn ipv4_at(a: &Value, path: &str) -> Result<Ipv4Addr, ApiError> {
+    str_at(a, path)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(format!("{} must be an IPv4 address", dotted(path))))
+}
+
+fn str_at<'a>(a: &'a Value, path: &str) -> Option<&'a str> {
+    a.pointer(path).and_then(Value::as_str)
+}
+
+fn id_at(a: &Value, path: &str) -> Option<u64> {
+    a.pointer(path).and_then(id_of)
+}
+
+/// An id or number sent as a number or a decimal string.
+pub(crate) fn id_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn dotted(path: &str) -> String {
+    path.trim_start_matches('/').replace('/', ".")
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
