@@ -275,12 +275,20 @@ mod tests {
             r#"{"OSB_PASSWORD": "from-secret", "SAKURACLOUD_ACCESS_TOKEN": "tok", "SAKURACLOUD_ACCESS_TOKEN_SECRET": "sec"}"#,
         )
         .unwrap();
-        let env: HashMap<&str, &str> =
-            [("OSB_USERNAME", "env-user"), ("OSB_PASSWORD", "env-pass"), ("OSB_BINDING_MODE", "shared")].into_iter().collect();
+        let env: HashMap<&str, &str> = [
+            ("OSB_USERNAME", "env-user"),
+            ("OSB_PASSWORD", "env-pass"),
+            ("OSB_BINDING_MODE", "shared"),
+        ]
+        .into_iter()
+        .collect();
         let lookup = |k: &str| env.get(k).map(|v| v.to_string());
         let c = Config::from_lookup_with_secrets(lookup, Some(&secrets)).unwrap();
         assert_eq!(c.broker_username, "env-user");
-        assert_eq!(c.broker_password.as_ref().map(Secret::expose), Some("from-secret"));
+        assert_eq!(
+            c.broker_password.as_ref().map(Secret::expose),
+            Some("from-secret")
+        );
         assert_eq!(c.access_token.expose(), "tok");
         // Without the secret the same environment lacks the SAKURA credentials.
         assert!(Config::from_lookup_with_secrets(lookup, None).is_err());

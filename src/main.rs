@@ -76,8 +76,12 @@ fn init_lambda_logging() {
 
 /// The Lambda cold start: init once, then hand the router to the runtime.
 async fn lambda_main(started: Instant) -> Result<(), String> {
-    let app = lambda::init(|k| std::env::var(k).ok()).await.map_err(|e| e.to_string())?;
-    lambda::run(app, started).await.map_err(|e| format!("Lambda runtime: {e}"))
+    let app = lambda::init(|k| std::env::var(k).ok())
+        .await
+        .map_err(|e| e.to_string())?;
+    lambda::run(app, started)
+        .await
+        .map_err(|e| format!("Lambda runtime: {e}"))
 }
 
 #[tokio::main]

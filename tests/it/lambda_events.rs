@@ -34,8 +34,12 @@ pub fn events_dir() -> PathBuf {
 pub async fn invoke(router: &axum::Router, file: &str, aws_request_id: &str) -> Answer {
     let path = events_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let request: LambdaRequest = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: not a Lambda HTTP event: {e}"));
-    assert!(matches!(request, LambdaRequest::ApiGatewayV2(_)), "{file} is not a Function URL (HTTP API v2) event");
+    let request: LambdaRequest = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{file}: not a Lambda HTTP event: {e}"));
+    assert!(
+        matches!(request, LambdaRequest::ApiGatewayV2(_)),
+        "{file} is not a Function URL (HTTP API v2) event"
+    );
     let mut context = Context::default();
     context.request_id = aws_request_id.to_owned();
     let mut adapter = Adapter::from(router.clone());
@@ -47,13 +51,23 @@ pub async fn invoke(router: &axum::Router, file: &str, aws_request_id: &str) -> 
         .await
         .expect("router answers");
     let posted = serde_json::to_value(&response).expect("the response serializes");
-    let status = posted["statusCode"].as_u64().unwrap_or_else(|| panic!("{file}: no statusCode in {posted}")) as u16;
-    assert_eq!(posted["isBase64Encoded"], false, "{file}: a JSON answer went out base64-encoded: {posted}");
+    let status = posted["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{file}: no statusCode in {posted}")) as u16;
+    assert_eq!(
+        posted["isBase64Encoded"], false,
+        "{file}: a JSON answer went out base64-encoded: {posted}"
+    );
     let body = match posted["body"].as_str() {
         None | Some("") => Value::Null,
-        Some(text) => serde_json::from_str(text).unwrap_or_else(|_| panic!("{file}: non-JSON body ({status}): {text}")),
+        Some(text) => serde_json::from_str(text)
+            .unwrap_or_else(|_| panic!("{file}: non-JSON body ({status}): {text}")),
     };
-    Answer { status, headers: posted["headers"].clone(), body }
+    Answer {
+        status,
+        headers: posted["headers"].clone(),
+        body,
+    }
 }
 
 fn assert_status(file: &str, answer: &Answer, status: u16) {
@@ -86,7 +100,11 @@ async fn poll_until_done(router: &axum::Router) -> Answer {
     for attempt in 0..400 {
         let answer = invoke(router, "last-operation.json", &format!("poll-{attempt}")).await;
         assert_status("last-operation.json", &answer, 200);
-        assert!(answer.headers.get("retry-after").is_some(), "poll without Retry-After: {}", answer.headers);
+        assert!(
+            answer.headers.get("retry-after").is_some(),
+            "poll without Retry-After: {}",
+            answer.headers
+        );
         if answer.body["state"] != "in progress" {
             return answer;
         }
@@ -106,38 +124,85 @@ pub async fn sample_broker() -> Harness {
 #[tokio::test]
 async fn every_event_replays_through_the_lambda_adapter_in_lifecycle_order() {
     let harness = sample_broker().await;
-    let mut r = Replay { router: lambda::handler(harness.app.router.clone()), replayed: BTreeSet::new() };
+    let mut r = Replay {
+        router: lambda::handler(harness.app.router.clone()),
+        replayed: BTreeSet::new(),
+    };
 
     let catalog = r.run("catalog.json", 200).await;
-    let names: Vec<&str> = catalog.body["services"].as_array().expect("services").iter().filter_map(|s| s["name"].as_str()).collect();
-    assert!(names.contains(&"sacloud-mariadb") && names.contains(&"sacloud-postgresql"), "{names:?}");
+    let names: Vec<&str> = catalog.body["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"sacloud-mariadb") && names.contains(&"sacloud-postgres"),
+        "{names:?}"
+    );
     // The OSB request identity comes back on the Lambda response too.
-    assert_eq!(catalog.headers["x-broker-api-request-identity"], "e26cea2c-0000-4000-8000-000000000001");
+    assert_eq!(
+        catalog.headers["x-broker-api-request-identity"],
+        "e26cea2c-0000-4000-8000-000000000001"
+    );
 
     let missing_version = r.run("catalog-missing-version.json", 412).await;
-    assert!(missing_version.body["description"].as_str().unwrap_or("").contains("X-Broker-API-Version"), "{}", missing_version.body);
+    assert!(
+        missing_version.body["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("X-Broker-API-Version"),
+        "{}",
+        missing_version.body
+    );
     let bad_auth = r.run("catalog-bad-auth.json", 401).await;
-    assert!(bad_auth.body["description"].is_string(), "{}", bad_auth.body);
-    assert!(bad_auth.headers.get("www-authenticate").is_some(), "401 without WWW-Authenticate: {}", bad_auth.headers);
+    assert!(
+        bad_auth.body["description"].is_string(),
+        "{}",
+        bad_auth.body
+    );
+    assert!(
+        bad_auth.headers.get("www-authenticate").is_some(),
+        "401 without WWW-Authenticate: {}",
+        bad_auth.headers
+    );
 
-    let sync = r.run("provision-without-accepts-incomplete.json", 422).await;
+    let sync = r
+        .run("provision-without-accepts-incomplete.json", 422)
+        .await;
     assert_eq!(sync.body["error"], "AsyncRequired", "{}", sync.body);
 
     let provision = r.run("provision.json", 202).await;
-    assert!(provision.body["operation"].is_string(), "{}", provision.body);
+    assert!(
+        provision.body["operation"].is_string(),
+        "{}",
+        provision.body
+    );
     let done = r.poll_until_done().await;
     assert_eq!(done.body["state"], "succeeded", "{}", done.body);
     // The same PUT again after success: 200, nothing new.
     r.run("provision.json", 200).await;
 
     let instance = r.run("get-instance.json", 200).await;
-    assert_eq!(instance.body["service_id"], crate::support::MARIADB, "{}", instance.body);
-    assert_eq!(instance.body["parameters"]["switchID"], "112233445566", "{}", instance.body);
+    assert_eq!(
+        instance.body["service_id"],
+        crate::support::MARIADB,
+        "{}",
+        instance.body
+    );
+    assert_eq!(
+        instance.body["parameters"]["switchID"], "112233445566",
+        "{}",
+        instance.body
+    );
 
     let bind = r.run("bind.json", 201).await;
     let credentials = &bind.body["credentials"];
     for key in ["host", "port", "database", "username", "password", "uri"] {
-        assert!(!credentials[key].is_null(), "credentials lack {key}: {credentials}");
+        assert!(
+            !credentials[key].is_null(),
+            "credentials lack {key}: {credentials}"
+        );
     }
     let binding = r.run("get-binding.json", 200).await;
     assert_eq!(&binding.body["credentials"], credentials);
@@ -146,7 +211,11 @@ async fn every_event_replays_through_the_lambda_adapter_in_lifecycle_order() {
     r.run("get-binding.json", 404).await;
 
     let deprovision = r.run("deprovision.json", 202).await;
-    assert!(deprovision.body["operation"].is_string(), "{}", deprovision.body);
+    assert!(
+        deprovision.body["operation"].is_string(),
+        "{}",
+        deprovision.body
+    );
     let gone = r.poll_until_done().await;
     assert_eq!(gone.body["state"], "succeeded", "{}", gone.body);
     r.run("deprovision.json", 410).await;
@@ -155,9 +224,17 @@ async fn every_event_replays_through_the_lambda_adapter_in_lifecycle_order() {
     // Every file in events/ was replayed, and nothing here names a file that is not there.
     let on_disk: BTreeSet<String> = std::fs::read_dir(events_dir())
         .expect("events/ exists")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let unknown: Vec<_> = on_disk.difference(&r.replayed).collect();
-    assert!(unknown.is_empty(), "events/ has files this test does not replay: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "events/ has files this test does not replay: {unknown:?}"
+    );
     assert_eq!(on_disk, r.replayed);
 }

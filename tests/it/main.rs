@@ -3,6 +3,7 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod lambda_events;
 mod osb_bindings;
 mod osb_contract;
 mod osb_instances;
