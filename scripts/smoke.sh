@@ -11,6 +11,7 @@
 #
 # Environment: OSB_USERNAME, OSB_PASSWORD (required); SMOKE_SERVICE_ID, SMOKE_PLAN_ID (default:
 # sacloud-mariadb db-10g); SMOKE_PARAMETERS (JSON; default: the simulator's sample switch);
+# SMOKE_BIND_PARAMETERS (JSON, e.g. {"mode":"shared"}; default: none, the broker's default mode);
 # SMOKE_POLL_SECS (default 5), SMOKE_TIMEOUT_SECS (default 2400); SMOKE_API_VERSION (2.17).
 set -euo pipefail
 
@@ -48,7 +49,7 @@ call() {
         -H "X-Broker-API-Version: ${SMOKE_API_VERSION:-2.17}" -H "X-Broker-API-Request-Identity: smoke-$suffix-$name")
     [ -z "$data" ] || args+=(-H 'Content-Type: application/json' --data "$data")
     status="$(curl "${args[@]}" "$url$path")" || { echo "$name: request failed" >&2; exit 1; }
-    printf '%-12s %-6s %s -> %s\n' "$name" "$method" "$path" "$status"
+    printf '%-14s %-6s %s -> %s\n' "$name" "$method" "$path" "$status"
     if [ "$status" != "$expected" ]; then
         echo "$name: expected $expected, got $status: $(cat "$body")" >&2
         exit 1
@@ -83,8 +84,10 @@ fi
 call provision 202 PUT "/v2/service_instances/$instance?accepts_incomplete=true" \
     "{\"service_id\":\"$service\",\"plan_id\":\"$plan\",\"organization_guid\":\"smoke\",\"space_guid\":\"smoke\",\"context\":{\"platform\":\"smoke\"},\"parameters\":$parameters}"
 poll provisioned
+bind_parameters=""
+[ -z "${SMOKE_BIND_PARAMETERS:-}" ] || bind_parameters=",\"parameters\":$SMOKE_BIND_PARAMETERS"
 call bind 201 PUT "/v2/service_instances/$instance/service_bindings/$binding" \
-    "{\"service_id\":\"$service\",\"plan_id\":\"$plan\",\"bind_resource\":{\"app_guid\":\"smoke\"}}"
+    "{\"service_id\":\"$service\",\"plan_id\":\"$plan\",\"bind_resource\":{\"app_guid\":\"smoke\"}$bind_parameters}"
 grep -q '"credentials"' "$body" || { echo "bind: no credentials" >&2; exit 1; }
 call get-binding 200 GET "/v2/service_instances/$instance/service_bindings/$binding"
 call unbind 200 DELETE "/v2/service_instances/$instance/service_bindings/$binding?$ids"
