@@ -28,7 +28,9 @@ const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
 pub enum LambdaError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
-    #[error(transparent)]
+    #[error(
+        "{0} (on Lambda, secrets come from the Secrets Manager secret named by OSB_SECRET_ARN)"
+    )]
     Config(#[from] ConfigError),
     #[error(
         "on AWS Lambda the broker keeps its state in DynamoDB: set OSB_TABLE to the table's name (the SAM template does), or SAKURACLOUD_FAKE_MODE=1 for a throwaway in-memory store"
@@ -143,6 +145,15 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, LambdaError::NoTable));
         assert!(err.to_string().contains("OSB_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn missing_credentials_point_at_the_secret() {
+        let err = config_of(&[("OSB_TABLE", "osb")]).unwrap_err().to_string();
+        assert!(
+            err.contains("OSB_USERNAME") && err.contains("OSB_SECRET_ARN"),
+            "{err}"
+        );
     }
 
     #[test]
