@@ -71,6 +71,8 @@ fi
 # The sample credentials in events/ (documented in docs/deploy.md); not for real brokers.
 export OSB_USERNAME="${OSB_USERNAME:-sample-broker}"
 export OSB_PASSWORD="${OSB_PASSWORD:-sample-password-not-a-secret}"
+# As deployed by template.yaml; dedicated would dial the simulated appliance's address.
+export OSB_BINDING_MODE="${OSB_BINDING_MODE:-shared}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 start=$(now_ms)
