@@ -191,21 +191,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         )
         .await;
         assert_eq!(status, 202, "{body}");
-        let mut state = String::new();
-        for _ in 0..300 {
-            let (_, body) = call(
-                reqwest::Method::GET,
-                format!("/v2/service_instances/{id}/last_operation"),
-                None,
-            )
-            .await;
-            state = body["state"].as_str().unwrap().to_owned();
-            if state != "in progress" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "succeeded");
+        assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
         let binding = format!("/v2/service_instances/{id}/service_bindings/b");
         let (status, body) = call(
             reqwest::Method::PUT,
@@ -227,20 +213,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         );
         let (status, _) = call(reqwest::Method::DELETE, delete.clone(), None).await;
         assert_eq!(status, 202);
-        for _ in 0..300 {
-            let (_, body) = call(
-                reqwest::Method::GET,
-                format!("/v2/service_instances/{id}/last_operation"),
-                None,
-            )
-            .await;
-            state = body["state"].as_str().unwrap().to_owned();
-            if state != "in progress" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "succeeded");
+        assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
         let (status, _) = call(reqwest::Method::DELETE, delete, None).await;
         assert_eq!(status, 410);
     }
@@ -282,4 +255,26 @@ async fn fake_mode_refuses_dedicated_binds_for_appliances_off_this_machine() {
     );
     let (status, _, _) = h.call(Method::GET, &binding_path(&id, "b"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Poll `last_operation` through `call` until it leaves "in progress"; the final state.
+async fn poll_over_socket<F, Fut>(call: &F, id: &str) -> String
+where
+    F: Fn(reqwest::Method, String, Option<Value>) -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    for _ in 0..300 {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            format!("/v2/service_instances/{id}/last_operation"),
+            None,
+        )
+        .await;
+        let state = body["state"].as_str().unwrap_or_default().to_owned();
+        if state != "in progress" {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("operation on {id} never finished");
 }
