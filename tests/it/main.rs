@@ -3,6 +3,14 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod hostile_bodies;
+mod hostile_body_gen;
+mod hostile_cases;
+mod hostile_gen;
+mod hostile_headers;
+mod hostile_paths;
+mod hostile_queries;
+mod hostile_support;
 mod osb_bindings;
 mod osb_contract;
 mod osb_instances;
