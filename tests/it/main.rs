@@ -11,6 +11,7 @@ mod hostile_headers;
 mod hostile_paths;
 mod hostile_queries;
 mod hostile_support;
+mod logs_audit;
 mod logs_capture;
 mod logs_debug;
 mod logs_failures;
