@@ -10,6 +10,8 @@ mod hostile_gen;
 mod hostile_headers;
 mod hostile_paths;
 mod hostile_queries;
+mod hostile_sequences;
+mod hostile_states;
 mod hostile_support;
 mod logs_audit;
 mod logs_capture;
