@@ -83,6 +83,9 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         config.access_token_secret.clone(),
     );
     client_config.rate_limit_per_sec = config.rate_limit;
+    client_config.max_retries = config.retry_max;
+    client_config.retry_base =
+        std::time::Duration::from_secs_f64(config.retry_wait_min.clamp(0.0, 60.0));
     let sakura =
         Client::new(client_config).map_err(|e| StartError(format!("SAKURA Cloud client: {e}")))?;
 

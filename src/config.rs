@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::binder::Mode;
 use crate::broker::Settings;
 use crate::secret::Secret;
+use crate::secrets::SecretValues;
 
 /// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
 pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
@@ -41,6 +42,10 @@ pub struct Config {
     pub zone: String,
     pub zones: Vec<String>,
     pub rate_limit: f64,
+    /// Retries of a SAKURA call answered 423/503 (`SAKURACLOUD_RETRY_MAX`).
+    pub retry_max: u32,
+    /// First backoff wait in seconds, doubled per retry (`SAKURACLOUD_RETRY_WAIT_MIN`).
+    pub retry_wait_min: f64,
     pub store: StoreChoice,
     pub encryption_keys: Option<Secret>,
     pub log_json: bool,
@@ -76,6 +81,18 @@ impl Config {
     /// Read the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read configuration through `get`, with the values `secrets` holds (from Secrets Manager)
+    /// taking precedence over `get` for their keys; `get` fills whatever the secret lacks.
+    pub fn from_lookup_with_secrets(
+        get: impl Fn(&str) -> Option<String>,
+        secrets: Option<&SecretValues>,
+    ) -> Result<Config, ConfigError> {
+        match secrets {
+            Some(values) => Self::from_lookup(values.overlay(get)),
+            None => Self::from_lookup(get),
+        }
     }
 
     /// Read configuration through `get` (the environment, or a map in tests).
@@ -166,6 +183,7 @@ impl Config {
                 if fake_mode { 2 } else { 10 },
             )?,
             default_binding_mode,
+            loopback_databases_only: fake_mode,
         };
         Ok(Config {
             listen,
@@ -182,6 +200,12 @@ impl Config {
             zone,
             zones,
             rate_limit: parse("SAKURACLOUD_RATE_LIMIT", get("SAKURACLOUD_RATE_LIMIT"), 5.0)?,
+            retry_max: parse("SAKURACLOUD_RETRY_MAX", get("SAKURACLOUD_RETRY_MAX"), 5)?,
+            retry_wait_min: parse(
+                "SAKURACLOUD_RETRY_WAIT_MIN",
+                get("SAKURACLOUD_RETRY_WAIT_MIN"),
+                0.5,
+            )?,
             store,
             encryption_keys,
             log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
@@ -225,6 +249,10 @@ mod tests {
     fn fake_mode_has_defaults_and_a_file_store() {
         let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
         assert!(c.fake_mode && c.broker_password.is_none());
+        assert!(
+            c.settings.loopback_databases_only,
+            "fake mode never dials simulated addresses"
+        );
         assert_eq!(
             c.store,
             StoreChoice::File(PathBuf::from("./data/osb-sacloud.redb"))
@@ -254,6 +282,31 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn a_secret_supplies_credentials_and_overrides_the_environment() {
+        let secrets = SecretValues::parse(
+            r#"{"OSB_PASSWORD": "from-secret", "SAKURACLOUD_ACCESS_TOKEN": "tok", "SAKURACLOUD_ACCESS_TOKEN_SECRET": "sec"}"#,
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [
+            ("OSB_USERNAME", "env-user"),
+            ("OSB_PASSWORD", "env-pass"),
+            ("OSB_BINDING_MODE", "shared"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let c = Config::from_lookup_with_secrets(lookup, Some(&secrets)).unwrap();
+        assert_eq!(c.broker_username, "env-user");
+        assert_eq!(
+            c.broker_password.as_ref().map(Secret::expose),
+            Some("from-secret")
+        );
+        assert_eq!(c.access_token.expose(), "tok");
+        // Without the secret the same environment lacks the SAKURA credentials.
+        assert!(Config::from_lookup_with_secrets(lookup, None).is_err());
     }
 
     #[test]

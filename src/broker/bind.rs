@@ -122,6 +122,9 @@ impl Broker {
                 continue;
             }
             let keyring = self.keyring()?;
+            // Read where the database is before recording, so a SAKURA failure leaves nothing
+            // behind (like a database failure below): the platform may retry with anything.
+            let admin = self.admin_of(&instance).await?;
             let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
             record.username = Some(username);
@@ -135,7 +138,7 @@ impl Broker {
             }
             record.version += 1;
             let view = self
-                .finish_dedicated(&instance, record, password, true)
+                .finish_dedicated(&instance, record, password, admin, true)
                 .await?;
             tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
             return Ok(BindOutcome::Created(view));
@@ -209,18 +212,26 @@ impl Broker {
                         &self.engine_of(instance)?,
                     ));
                 }
-                self.finish_dedicated(instance, record, password, false)
+                let admin = self.admin_of(instance).await?;
+                self.finish_dedicated(instance, record, password, admin, false)
                     .await
             }
         }
     }
 
-    /// Create (idempotently) the binding's database user and mark the binding bound.
+    /// The appliance's admin account, read from SAKURA Cloud now.
+    async fn admin_of(&self, instance: &InstanceRecord) -> Result<AdminAccount, Error> {
+        let db = self.appliance_of(instance).await?;
+        admin_account(&db, self.engine_of(instance)?)
+    }
+
+    /// Create (idempotently) the binding's database user with `admin` and mark the binding bound.
     async fn finish_dedicated(
         &self,
         instance: &InstanceRecord,
         mut record: BindingRecord,
         password: Secret,
+        admin: AdminAccount,
         fresh: bool,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
@@ -228,9 +239,11 @@ impl Broker {
             .username
             .clone()
             .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
-        let db = self.appliance_of(instance).await?;
-        let admin = admin_account(&db, engine)?;
-        if let Err(e) = binder::create_user(&admin, &username, &password).await {
+        let outcome = match self.reachable_in_this_mode(&admin) {
+            Ok(()) => binder::create_user(&admin, &username, &password).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
             if fresh {
                 // Leave nothing behind: the platform sees a failed bind and may simply retry.
                 let _ = self.repo.delete_binding(&record).await;
@@ -244,11 +257,50 @@ impl Broker {
         };
         record.state = BindingState::Bound;
         record.endpoint = Some(endpoint.clone());
-        // A lost race means another request finished the same binding: same user, same password.
-        self.repo.save_binding(&mut record, None).await?;
+        if !self.repo.save_binding(&mut record, None).await? {
+            self.settle_lost_save(&mut record, &admin, &username)
+                .await?;
+        }
         Ok(dedicated_view(
             instance, &record, &endpoint, password, &engine,
         ))
+    }
+
+    /// The final save lost a race. Usually another request finished the same binding (same
+    /// user, same password). But if a concurrent attempt failed and removed the record, the
+    /// user this request made would have no record: put the record back, or drop the user.
+    async fn settle_lost_save(
+        &self,
+        record: &mut BindingRecord,
+        admin: &AdminAccount,
+        username: &str,
+    ) -> Result<(), Error> {
+        let current = self
+            .repo
+            .binding(&record.instance_id, &record.binding_id)
+            .await?;
+        match current {
+            Some(c)
+                if c.state == BindingState::Bound && c.username.as_deref() == Some(username) =>
+            {
+                Ok(())
+            }
+            Some(c) if c.state != BindingState::Gone => Err(Error::Concurrency(format!(
+                "service binding {} changed meanwhile; send the request again",
+                record.binding_id
+            ))),
+            gone_or_absent => {
+                record.version = gone_or_absent.map_or(0, |c| c.version);
+                if self.repo.save_binding(record, None).await? {
+                    return Ok(());
+                }
+                let _ = binder::drop_user(admin, username).await;
+                Err(Error::Concurrency(format!(
+                    "service binding {} changed meanwhile; send the request again",
+                    record.binding_id
+                )))
+            }
+        }
     }
 
     /// `GET .../service_bindings/{binding_id}`.
@@ -363,6 +415,10 @@ impl Broker {
             }
         };
         let admin = admin_account(&db, self.engine_of(&instance)?)?;
+        if self.reachable_in_this_mode(&admin).is_err() {
+            // No user can have been made there (binds are refused the same way).
+            return Ok(());
+        }
         binder::drop_user(&admin, username)
             .await
             .map_err(bind_failure)
@@ -392,6 +448,23 @@ impl Broker {
             description: description.into(),
             kind: super::records::OpKind::Provision,
         })
+    }
+
+    /// In fake mode a simulated appliance exists only where a real server backs it, on this
+    /// machine: refuse other addresses without sending anything to them.
+    fn reachable_in_this_mode(&self, admin: &AdminAccount) -> Result<(), binder::Error> {
+        let loopback = admin
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+            || admin.host == "localhost";
+        if self.settings.loopback_databases_only && !loopback {
+            return Err(binder::Error::Unreachable {
+                address: admin.address(),
+                cause: "in fake mode only appliances on 127.0.0.1 are backed by a real database server (SIMULATOR_MARIADB_URL / SIMULATOR_POSTGRES_URL); this one is simulated only".into(),
+            });
+        }
+        Ok(())
     }
 
     fn keyring(&self) -> Result<&crate::binder::crypto::Keyring, Error> {

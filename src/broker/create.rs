@@ -104,7 +104,28 @@ impl Broker {
         next.operation.step = Step::WaitAvailable;
         next.operation.claimed_at = None;
         next.operation.description = format!("waiting for appliance {} to become available", db.id);
-        self.commit(record, next, None).await.map(|_| ())
+        if !self.commit(record, next, None).await? {
+            // Lost a race (a DELETE took over): still record what exists, so the deprovision
+            // deletes it at once instead of waiting out the create claim.
+            self.record_appliance_id(record, db.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Note an appliance id on whatever the record now is, unless it already has one.
+    async fn record_appliance_id(&self, record: &mut InstanceRecord, id: u64) -> Result<(), Error> {
+        for _ in 0..5 {
+            if record.appliance_id.is_some() || record.state == InstanceState::Gone {
+                return Ok(());
+            }
+            let mut next = record.clone();
+            next.appliance_id = Some(id);
+            next.create_claimed_at = None;
+            if self.commit(record, next, None).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// `wait_available`: `migrating` until `available` (or `failed`).

@@ -84,6 +84,9 @@ pub struct Settings {
     pub retry_after: u64,
     /// The binding mode when a bind does not ask for one.
     pub default_binding_mode: Mode,
+    /// Connect to databases on loopback addresses only (fake mode: simulated appliances at
+    /// other addresses do not exist, and nothing may be sent off this machine for them).
+    pub loopback_databases_only: bool,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             tombstone_ttl: 24 * 60 * 60,
             retry_after: 10,
             default_binding_mode: Mode::Dedicated,
+            loopback_databases_only: false,
         }
     }
 }
@@ -188,7 +192,12 @@ pub(crate) fn new_token(kind: records::OpKind) -> String {
 
 /// "2m10s" since `since` (Unix seconds).
 pub(crate) fn elapsed(since: i64) -> String {
-    let secs = (crate::store::now_unix() - since).max(0);
+    human_duration(crate::store::now_unix() - since)
+}
+
+/// A duration for people: "45s", "2m10s", "1h5m".
+pub(crate) fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
     if secs >= 3600 {
         format!("{}h{}m", secs / 3600, (secs % 3600) / 60)
     } else if secs >= 60 {

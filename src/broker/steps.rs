@@ -134,7 +134,7 @@ impl Broker {
 
     async fn fail_deadline(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let op = &record.operation;
-        let minutes = (op.deadline - op.started_at) / 60;
+        let limit = super::human_duration(op.deadline - op.started_at);
         let advice = match op.kind {
             OpKind::Provision => {
                 "The appliance may still exist in SAKURA Cloud; deprovision this instance to remove it, then provision again."
@@ -145,7 +145,7 @@ impl Broker {
             }
         };
         let why = format!(
-            "{:?} did not finish within {minutes} minutes; last seen: {}. {advice}",
+            "{:?} did not finish within {limit}; last seen: {}. {advice}",
             op.kind, op.description
         )
         .to_lowercase_first();

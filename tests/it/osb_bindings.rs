@@ -247,3 +247,39 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
     assert!(h.sim.appliances().is_empty());
     server.abort();
 }
+
+/// In fake mode a dedicated bind for a simulated appliance that no real server backs is refused
+/// at once, without any connection attempt off this machine, and creates nothing.
+#[tokio::test]
+async fn fake_mode_refuses_dedicated_binds_for_appliances_off_this_machine() {
+    let mut h = Harness::start().await;
+    let mut env = broker_env(&h.sim);
+    env.insert("OSB_BINDING_MODE".into(), "dedicated".into());
+    let mut config = config_from(&env);
+    config.settings.loopback_databases_only = true; // what fake mode sets
+    h.app = osb_sacloud::app::build_with_store(&config, h.store.clone())
+        .await
+        .unwrap();
+    let id = new_id("offhost");
+    h.ready_instance(&id, MARIADB, MARIADB_10G).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = h
+        .call(
+            Method::PUT,
+            &binding_path(&id, "b"),
+            Some(bind_body(MARIADB, MARIADB_10G)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.contains("192.168.0.11:3306") && description.contains("shared"),
+        "{description}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "no connection attempt was made"
+    );
+    let (status, _, _) = h.call(Method::GET, &binding_path(&id, "b"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -93,7 +93,10 @@ async fn control_api_steers_and_reports_without_auth_or_faults() {
     assert_error(&body, "503 Service Unavailable", "service_unavailable");
     let (status, counters) = raw.control(Method::GET, "/counters", None).await;
     assert_eq!(status, 200, "control calls are never faulted");
-    assert_eq!(counters, json!({"POST /appliance": 1, "GET /appliance": 1}));
+    assert_eq!(
+        counters,
+        json!({"POST /appliance": 1, "GET /appliance": 1, "appliances created": 1})
+    );
     let (_, now) = raw.control(Method::GET, "/faults", None).await;
     assert_eq!(now["routes"]["*"]["next_503"], 4);
     assert_eq!(

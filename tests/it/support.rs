@@ -58,6 +58,7 @@ pub fn broker_env(sim: &Simulator) -> HashMap<String, String> {
         ("OSB_ENCRYPTION_KEYS", ENCRYPTION_KEY),
         ("SAKURACLOUD_RATE_LIMIT", "1000"),
         ("OSB_RETRY_AFTER_SECS", "1"),
+        ("SAKURACLOUD_RETRY_WAIT_MIN", "0.005"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -84,7 +85,15 @@ impl Harness {
 
     /// Start with the environment adjusted by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Harness {
-        let sim = Simulator::start(simulator_config(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        Self::start_custom(simulator_config(), tweak).await
+    }
+
+    /// Start with a simulator of its own configuration and the environment adjusted by `tweak`.
+    pub async fn start_custom(
+        sim_config: SimulatorConfig,
+        tweak: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Harness {
+        let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("simulator starts");
         let mut env = broker_env(&sim);
@@ -94,6 +103,16 @@ impl Harness {
             .await
             .expect("broker builds");
         Harness { app, sim, store }
+    }
+
+    /// Replace the broker by a fresh one on the same store and simulator, as after a crash and
+    /// restart (or a request landing on another Lambda instance).
+    pub async fn restart_broker(&mut self, tweak: impl FnOnce(&mut HashMap<String, String>)) {
+        let mut env = broker_env(&self.sim);
+        tweak(&mut env);
+        self.app = app::build_with_store(&config_from(&env), self.store.clone())
+            .await
+            .expect("broker builds");
     }
 
     /// Send a request as a 2.17 platform would.

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 pub use config::{SimulatorConfig, Timings};
 pub use faults::{Faults, RouteFaults};
 pub use recorded::RecordedRequest;
+pub use routes::{CREATED, DELETED};
 pub use state::ApplianceSummary;
 
 use app::Shared;

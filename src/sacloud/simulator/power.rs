@@ -128,7 +128,13 @@ pub(crate) async fn delete(
             }
             Phase::Booting | Phase::Down | Phase::Failed => {}
         }
-        st.zones.get_mut(&zone).and_then(|z| z.remove(&id))
+        let removed = st.zones.get_mut(&zone).and_then(|z| z.remove(&id));
+        if removed.is_some() {
+            *st.counters
+                .entry(super::routes::DELETED.into())
+                .or_default() += 1;
+        }
+        removed
     };
     if let Some(a) = removed
         && let Some(backing) = sim.backing_for(a.spec.engine)

@@ -11,6 +11,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+/// Counter key of appliances really created (whatever the answer said).
+pub const CREATED: &str = "appliances created";
+/// Counter key of appliances really deleted.
+pub const DELETED: &str = "appliances deleted";
+
 use super::app::{Shared, wants_numbers};
 use super::error::ApiError;
 use super::filter::FindCondition;
@@ -70,6 +75,7 @@ pub(crate) async fn create(
         let mut a = Appliance::new(id, &zone, spec, Instant::now(), &sim.cfg.timings);
         a.ends_failed = st.faults.take_failed_create();
         st.zones.entry(zone.clone()).or_default().insert(id, a);
+        *st.counters.entry(CREATED.into()).or_default() += 1;
         (id, st.faults.take_ambiguous_create())
     };
     if let Some(backing) = sim.backing_for(engine)
