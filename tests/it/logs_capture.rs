@@ -6,8 +6,9 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use tracing::Level;
-use tracing::subscriber::DefaultGuard;
+use tracing::level_filters::LevelFilter;
+use tracing::subscriber::{DefaultGuard, Interest};
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber, span};
 
 /// A buffer every formatted log line is appended to.
 #[derive(Clone, Default)]
@@ -29,17 +30,56 @@ impl io::Write for Sink {
     }
 }
 
+/// A subscriber that wants nothing and only stays registered. `tracing` caches one interest per
+/// callsite for the whole process; while a single dispatcher is registered, a callsite first
+/// reached by another test's thread (which has no subscriber) is cached as "never" and a
+/// thread-local capture silently loses it. With this one registered too, interest is asked of
+/// every registered dispatcher, the capture included.
+struct Anchor;
+
+impl Subscriber for Anchor {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::OFF)
+    }
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &span::Id) {}
+    fn exit(&self, _: &span::Id) {}
+}
+
+/// Keeps the capture installed on this thread (and the anchor registered) while alive.
+pub struct Installed {
+    _default: DefaultGuard,
+    _anchor: Dispatch,
+}
+
 impl Capture {
     /// Route this thread's tracing, TRACE and up, into the buffer until the guard drops. Run
     /// async code on a current-thread runtime so every task logs on this thread.
-    pub fn install(&self) -> DefaultGuard {
+    pub fn install(&self) -> Installed {
+        let anchor = Dispatch::new(Anchor);
         let buffer = self.0.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(Level::TRACE)
             .with_ansi(false)
             .with_writer(move || Sink(buffer.clone()))
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let default = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        Installed {
+            _default: default,
+            _anchor: anchor,
+        }
     }
 
     /// Everything captured so far.
