@@ -3,6 +3,8 @@
 //! TRACE: a dedicated bind to a port nothing listens on, an admin password rotation and a bind
 //! that SAKURA Cloud answers with 500, and a broker holding the wrong SAKURA Cloud secret.
 
+use std::collections::HashMap;
+
 use axum::http::{Method, Request, StatusCode};
 use osb_sacloud::app;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults};
@@ -31,7 +33,7 @@ fn next_500(n: u32) -> RouteFaults {
 }
 
 /// Each failure, then clean-up; returns the passwords handed out on the way.
-async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) -> Vec<Needle> {
+async fn failures(h: &Harness, env: &HashMap<String, String>) -> Vec<Needle> {
     let id = new_id("logsfail");
     let instance = format!("/v2/service_instances/{id}");
     let async_uri = format!("{instance}?accepts_incomplete=true");
@@ -40,6 +42,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     body["parameters"]["port"] = json!(1025);
     ok(h, Method::PUT, &async_uri, Some(body), StatusCode::ACCEPTED).await;
     assert_eq!(poll(h, &id).await["state"], "succeeded");
+    let (ded, sh) = (new_id("ded"), new_id("sh"));
     let binding = |b: &str| format!("{instance}/service_bindings/{b}");
     let bind = |mode: &str| {
         let mut body = bind_body(MARIADB, MARIADB_10G);
@@ -51,7 +54,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     let (status, answer) = call(
         h,
         Method::PUT,
-        &binding("ded"),
+        &binding(&ded),
         Some(bind("dedicated")),
         BROKER_PASSWORD,
     )
@@ -74,7 +77,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     let (status, answer) = call(
         h,
         Method::PUT,
-        &binding("sh"),
+        &binding(&sh),
         Some(bind("shared")),
         BROKER_PASSWORD,
     )
@@ -84,7 +87,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     let made = ok(
         h,
         Method::PUT,
-        &binding("sh"),
+        &binding(&sh),
         Some(bind("shared")),
         StatusCode::CREATED,
     )
@@ -95,7 +98,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     ok(
         h,
         Method::DELETE,
-        &format!("{}{unbind}", binding("sh")),
+        &format!("{}{unbind}", binding(&sh)),
         None,
         StatusCode::OK,
     )
@@ -103,7 +106,7 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
     let (status, _) = call(
         h,
         Method::DELETE,
-        &format!("{}{unbind}", binding("ded")),
+        &format!("{}{unbind}", binding(&ded)),
         None,
         BROKER_PASSWORD,
     )
@@ -142,13 +145,10 @@ async fn failures(h: &Harness, env: &std::collections::HashMap<String, String>) 
 
 #[test]
 fn no_secret_reaches_the_logs_when_things_fail() {
-    let ((handed_out, admin), logs) = run_captured(async {
-        let (h, env) = start().await;
+    let ((handed_out, admin), logs) = run_captured(with_backed(|h, env| async move {
         let needles = failures(&h, &env).await;
-        let admin = admin_passwords(&h.sim.requests());
-        h.sim.shutdown().await;
-        (needles, admin)
-    });
+        (needles, admin_passwords(&h.sim.requests()))
+    }));
     for line in [
         "upstream failure",
         "could not connect to the database at 127.0.0.1:1025",

@@ -3,6 +3,7 @@
 //! every form they could be printed in.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,25 @@ pub async fn start() -> (Harness, HashMap<String, String>) {
         .await
         .expect("broker builds");
     (Harness { app, sim, store }, env)
+}
+
+/// Run `work` on a fresh [`start`]ed broker, then reset the simulator whether `work` passed or
+/// panicked, which drops every appliance's admin user, database and binding users from the
+/// shared servers; a panic is raised again afterwards.
+pub async fn with_backed<T, F, Fut>(work: F) -> T
+where
+    F: FnOnce(Arc<Harness>, HashMap<String, String>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (h, env) = start().await;
+    let h = Arc::new(h);
+    let outcome = tokio::spawn(work(h.clone(), env)).await;
+    h.sim.reset().await;
+    match outcome {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// A request as an audited platform user sends it, with `password`.
