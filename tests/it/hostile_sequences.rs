@@ -14,11 +14,14 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::hostile_support::*;
+use crate::logs_support::loopback_parameters;
 use crate::support::*;
 
 /// Cases per run of the property below, and the most steps in one case.
 const CASES: u32 = 48;
 const MAX_STEPS: usize = 24;
+/// Cases with real servers behind the appliances (each dedicated bind is a few statements).
+const BACKED_CASES: u32 = 24;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -45,6 +48,7 @@ enum Op {
         b: usize,
         postgres: bool,
         resource: bool,
+        dedicated: bool,
     },
     Unbind {
         i: usize,
@@ -87,8 +91,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(i, rotate, port, plan, accepts)| Op::Update { i, rotate, port, plan, accepts }),
         2 => (i.clone(), prop::bool::weighted(0.9), prop::bool::weighted(0.1))
             .prop_map(|(i, accepts, wrong_plan)| Op::Deprovision { i, accepts, wrong_plan }),
-        3 => (i.clone(), b.clone(), prop::bool::weighted(0.1), any::<bool>())
-            .prop_map(|(i, b, postgres, resource)| Op::Bind { i, b, postgres, resource }),
+        3 => (i.clone(), b.clone(), prop::bool::weighted(0.1), any::<bool>(), any::<bool>())
+            .prop_map(|(i, b, postgres, resource, dedicated)| Op::Bind { i, b, postgres, resource, dedicated }),
         2 => (i.clone(), b.clone()).prop_map(|(i, b)| Op::Unbind { i, b }),
         1 => i.clone().prop_map(|i| Op::GetInstance { i }),
         1 => (i.clone(), b.clone()).prop_map(|(i, b)| Op::GetBinding { i, b }),
@@ -110,10 +114,18 @@ fn ids(postgres: bool, big: bool) -> (&'static str, &'static str) {
     }
 }
 
+/// The ids one case works on, and whether real servers back the appliances.
+struct World {
+    instances: [String; 2],
+    /// Run-unique: dedicated user names derive from binding ids, on shared servers.
+    bindings: [String; 2],
+    backed: bool,
+}
+
 /// The method, path-and-query and body an operation sends; `None` for the non-HTTP ones.
-fn request_of(op: &Op, inst: &[String; 2]) -> Option<(Method, String, Option<Value>)> {
-    let base = |i: usize| format!("/v2/service_instances/{}", inst[i]);
-    let binding = |i: usize, b: usize| format!("{}/service_bindings/b{b}", base(i));
+fn request_of(op: &Op, w: &World) -> Option<(Method, String, Option<Value>)> {
+    let base = |i: usize| format!("/v2/service_instances/{}", w.instances[i]);
+    let binding = |i: usize, b: usize| format!("{}/service_bindings/{}", base(i), w.bindings[b]);
     let incomplete = |accepts: bool| {
         if accepts {
             "accepts_incomplete=true"
@@ -129,10 +141,14 @@ fn request_of(op: &Op, inst: &[String; 2]) -> Option<(Method, String, Option<Val
             accepts,
         } => {
             let (s, p) = ids(postgres, big);
+            let mut body = provision_body(s, p);
+            if w.backed {
+                body["parameters"] = loopback_parameters();
+            }
             (
                 Method::PUT,
                 format!("{}?{}", base(i), incomplete(accepts)),
-                Some(provision_body(s, p)),
+                Some(body),
             )
         }
         Op::Update {
@@ -143,7 +159,8 @@ fn request_of(op: &Op, inst: &[String; 2]) -> Option<(Method, String, Option<Val
             accepts,
         } => {
             let mut params = json!({ "rotateAdminPassword": rotate });
-            if let Some(port) = port {
+            // A backed appliance's real server does not move with its port.
+            if let Some(port) = port.filter(|_| !w.backed) {
                 params["port"] = json!(port);
             }
             let mut body = json!({"service_id": MARIADB, "parameters": params});
@@ -177,9 +194,17 @@ fn request_of(op: &Op, inst: &[String; 2]) -> Option<(Method, String, Option<Val
             b,
             postgres,
             resource,
+            dedicated,
         } => {
             let (s, p) = ids(postgres, false);
             let mut body = bind_body(s, p);
+            // Without real servers behind the appliances a dedicated bind dials nothing.
+            let mode = if dedicated && w.backed {
+                "dedicated"
+            } else {
+                "shared"
+            };
+            body["parameters"] = json!({ "mode": mode });
             if !resource {
                 body.as_object_mut()?.remove("bind_resource");
                 body["app_guid"] = json!("app");
@@ -229,9 +254,8 @@ fn settle(
     Ok(())
 }
 
-#[test]
-fn any_order_of_requests_gets_2xx_or_json_4xx() {
-    let t = Hostile::start();
+/// Run `cases` random sequences against `t`; returns a summary for the test's output.
+fn sequences(t: &Hostile, cases: u32, backed: bool) -> String {
     let mut headers = standard_headers();
     headers.push((
         header::CONTENT_TYPE,
@@ -239,52 +263,75 @@ fn any_order_of_requests_gets_2xx_or_json_4xx() {
     ));
     let steps = Cell::new(0usize);
     let ran = Cell::new(0u32);
-    runner(CASES)
-        .run(&vec(op(), 1..MAX_STEPS), |ops| {
-            ran.set(ran.get() + 1);
-            let inst = [new_id("seq"), new_id("seq")];
-            // The first instance starts ready, so the steps also reach bindings and updates.
-            let start = [
-                Op::Provision {
-                    i: 0,
-                    postgres: false,
-                    big: false,
-                    accepts: true,
-                },
-                Op::Settle { i: 0 },
-            ];
-            for op in start.iter().chain(&ops) {
-                steps.set(steps.get() + 1);
-                match op {
-                    Op::Wait { ms } => t
-                        .rt
-                        .block_on(async { tokio::time::sleep(Duration::from_millis(*ms)).await }),
-                    Op::Settle { i } => settle(&t, &inst[*i], &headers)?,
-                    Op::FailNextCreate => t.h.sim.set_faults(Faults {
-                        failed_creates: 1,
-                        ..Faults::default()
-                    }),
-                    Op::FailAppliance { i } => {
-                        let name = format!("osb-{}", inst[*i]);
-                        if let Some(a) = t.h.sim.appliances().into_iter().find(|a| a.name == name) {
-                            t.h.sim.fail_appliance(a.id);
-                        }
-                    }
-                    _ => {
-                        let (method, uri, body) = request_of(op, &inst).expect("an HTTP op");
-                        let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
-                        t.check(request(method, &uri, &headers, body)?)?;
+    let result = runner(cases).run(&vec(op(), 1..MAX_STEPS), |ops| {
+        ran.set(ran.get() + 1);
+        let w = World {
+            instances: [new_id("seq"), new_id("seq")],
+            bindings: [new_id("sb"), new_id("sb")],
+            backed,
+        };
+        // The first instance starts ready, so the steps also reach bindings and updates.
+        let start = [
+            Op::Provision {
+                i: 0,
+                postgres: false,
+                big: false,
+                accepts: true,
+            },
+            Op::Settle { i: 0 },
+        ];
+        for op in start.iter().chain(&ops) {
+            steps.set(steps.get() + 1);
+            match op {
+                Op::Wait { ms } => {
+                    t.rt.block_on(async { tokio::time::sleep(Duration::from_millis(*ms)).await })
+                }
+                Op::Settle { i } => settle(t, &w.instances[*i], &headers)?,
+                Op::FailNextCreate => t.h.sim.set_faults(Faults {
+                    failed_creates: 1,
+                    ..Faults::default()
+                }),
+                Op::FailAppliance { i } => {
+                    let name = format!("osb-{}", w.instances[*i]);
+                    if let Some(a) = t.h.sim.appliances().into_iter().find(|a| a.name == name) {
+                        t.h.sim.fail_appliance(a.id);
                     }
                 }
+                _ => {
+                    let (method, uri, body) = request_of(op, &w).expect("an HTTP op");
+                    let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
+                    t.check(request(method, &uri, &headers, body)?)?;
+                }
             }
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        }
+        Ok(())
+    });
     t.h.sim.set_faults(Faults::default());
-    eprintln!(
-        "hostile sequences: {} cases, {} steps; statuses {}",
+    if backed {
+        // Drops every appliance's admin user, database and binding users from the servers.
+        t.rt.block_on(t.h.sim.reset());
+    }
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    format!(
+        "{} cases, {} steps; statuses {}",
         ran.get(),
         steps.get(),
         t.statuses()
-    );
+    )
+}
+
+#[test]
+fn any_order_of_requests_gets_2xx_or_json_4xx() {
+    let t = Hostile::start();
+    eprintln!("hostile sequences: {}", sequences(&t, CASES, false));
+}
+
+/// The same with real servers behind the appliances, so dedicated binds and unbinds run too.
+#[test]
+fn any_order_of_requests_with_dedicated_bindings_gets_2xx_or_json_4xx() {
+    let t = Hostile::start_backed();
+    let summary = sequences(&t, BACKED_CASES, true);
+    eprintln!("hostile sequences (dedicated): {summary}");
 }

@@ -13,6 +13,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
 use crate::hostile_gen::Route;
+use osb_sacloud::sacloud::simulator::SimulatorConfig;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
@@ -96,6 +97,20 @@ pub struct Hostile {
 
 impl Hostile {
     pub fn start() -> Hostile {
+        Self::start_on(simulator_config(), good_parameters())
+    }
+
+    /// Like [`Hostile::start`], with the simulator backed by the real MariaDB and PostgreSQL
+    /// servers and the ready instance on loopback, so dedicated bindings work. Reset the
+    /// simulator at the end to drop what the appliances left on the servers.
+    pub fn start_backed() -> Hostile {
+        let mut cfg = simulator_config();
+        cfg.mariadb_url = Some(crate::binder_support::mariadb_url());
+        cfg.postgres_url = Some(crate::binder_support::postgres_url());
+        Self::start_on(cfg, crate::logs_support::loopback_parameters())
+    }
+
+    fn start_on(cfg: SimulatorConfig, parameters: Value) -> Hostile {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -103,8 +118,18 @@ impl Hostile {
         let ready = new_id("ready");
         let binding = new_id("bound");
         let h = rt.block_on(async {
-            let h = Harness::start().await;
-            h.ready_instance(&ready, MARIADB, MARIADB_10G).await;
+            let h = Harness::start_custom(cfg, |_| {}).await;
+            let mut body = provision_body(MARIADB, MARIADB_10G);
+            body["parameters"] = parameters;
+            let (status, _, answer) = h
+                .call(
+                    Method::PUT,
+                    &format!("/v2/service_instances/{ready}?accepts_incomplete=true"),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+            assert_eq!(h.poll(&ready).await["state"], "succeeded");
             let (status, _, body) = h
                 .call(
                     Method::PUT,
