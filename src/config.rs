@@ -147,8 +147,18 @@ impl Config {
                 StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
             }
         };
+        // Fake mode without real servers behind the simulator has no database to make users
+        // in, so its default is `shared`; everywhere else it is `dedicated`.
+        let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
+            .iter()
+            .any(|k| get(k).is_some_and(|v| !v.is_empty()));
+        let mode_default = if fake_mode && !backed {
+            Mode::Shared
+        } else {
+            Mode::Dedicated
+        };
         let default_binding_mode =
-            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), Mode::Dedicated)?;
+            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let defaults = Settings::default();
         let settings = Settings {
