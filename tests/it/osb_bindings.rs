@@ -278,3 +278,39 @@ where
     }
     panic!("operation on {id} never finished");
 }
+
+/// A deprovision tombstones every binding, even more than one atomic write can hold.
+#[tokio::test]
+async fn deprovision_tombstones_every_binding_even_past_one_transaction() {
+    let h = Harness::start().await;
+    let id = new_id("many");
+    h.ready_instance(&id, MARIADB, MARIADB_10G).await;
+    for n in 0..95 {
+        let (status, _, body) = h
+            .call(
+                Method::PUT,
+                &binding_path(&id, &format!("b{n}")),
+                Some(bind_body(MARIADB, MARIADB_10G)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _) = h.deprovision(&id, MARIADB, MARIADB_10G).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.poll(&id).await["state"], "succeeded");
+    let items = h
+        .store
+        .query(&osb_sacloud::store::Key::instance_partition(&id))
+        .await
+        .unwrap();
+    let bound: Vec<_> = items
+        .iter()
+        .filter(|i| i.key.sk.starts_with("binding#") && !i.data.contains("\"gone\""))
+        .collect();
+    assert_eq!(items.len(), 96);
+    assert!(bound.is_empty(), "{} bindings left bound", bound.len());
+    assert!(
+        items.iter().all(|i| i.expires_at.is_some()),
+        "every record is a tombstone"
+    );
+}
