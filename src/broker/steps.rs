@@ -5,12 +5,14 @@
 //! wins a conditional write that claims it, then calls SAKURA, then records the result; a claim
 //! older than the lease counts as abandoned by a dead process and is taken over.
 
-use super::records::{BindingState, InstanceRecord, InstanceState, OpKind, OpState, Step};
+use super::records::{
+    BindingRecord, BindingState, InstanceRecord, InstanceState, OpKind, OpState, Step,
+};
 use super::{Broker, Error};
 use crate::sacloud::{self, Database};
-use crate::store::now_unix;
+use crate::store::{WriteOp, now_unix};
 
-/// The most bindings marked gone in the same atomic write as their instance.
+/// The most bindings marked gone in one atomic write (DynamoDB takes at most 100 items).
 const MAX_BINDINGS_IN_BATCH: usize = 90;
 
 impl Broker {
@@ -184,44 +186,52 @@ impl Broker {
         next.operation.claimed_at = None;
         next.operation.description = what;
         next.version = record.version;
-        let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
-        let live: Vec<_> = self
+        let mut live: Vec<_> = self
             .repo
             .bindings(&record.instance_id)
             .await?
             .into_iter()
             .filter(|b| b.state != BindingState::Gone)
             .collect();
-        let (together, rest) = live.split_at(live.len().min(MAX_BINDINGS_IN_BATCH));
-        for binding in together {
-            ops.push(
-                self.repo
-                    .put_binding_op(&gone_binding(binding), Some(expires))?,
-            );
+        // More bindings than one atomic write holds: tombstone the surplus first, batch by batch,
+        // each batch only while the instance is still as read. The instance is tombstoned last,
+        // so no binding outlives it; a lost race leaves the rest to the next poll.
+        while live.len() > MAX_BINDINGS_IN_BATCH {
+            let mut ops = vec![self.repo.check_instance_op(record)];
+            for binding in live.drain(..MAX_BINDINGS_IN_BATCH) {
+                ops.push(self.tombstone_binding_op(binding, expires)?);
+            }
+            if !self.repo.commit(ops).await? {
+                if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
+                    *record = fresh;
+                }
+                return Ok(());
+            }
+        }
+        let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
+        for binding in live {
+            ops.push(self.tombstone_binding_op(binding, expires)?);
         }
         if self.repo.commit(ops).await? {
             next.version += 1;
             *record = next;
             tracing::info!(instance_id = %record.instance_id, "deprovision finished");
-            // More bindings than one transaction holds: tombstone the rest one by one (a lost
-            // race means someone else already changed that binding).
-            for binding in rest {
-                let mut gone = gone_binding(binding);
-                self.repo.save_binding(&mut gone, Some(expires)).await?;
-            }
         } else if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
             *record = fresh;
         }
         Ok(())
     }
-}
 
-/// A binding as it is tombstoned with its instance: gone, no secret kept.
-fn gone_binding(binding: &super::records::BindingRecord) -> super::records::BindingRecord {
-    let mut gone = binding.clone();
-    gone.state = BindingState::Gone;
-    gone.sealed_password = None;
-    gone
+    /// The write that tombstones `binding` (its password dropped) until `expires`.
+    fn tombstone_binding_op(
+        &self,
+        mut binding: BindingRecord,
+        expires: i64,
+    ) -> Result<WriteOp, Error> {
+        binding.state = BindingState::Gone;
+        binding.sealed_password = None;
+        self.repo.put_binding_op(&binding, Some(expires))
+    }
 }
 
 trait LowercaseFirst {

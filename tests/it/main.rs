@@ -3,6 +3,10 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod concurrency_bind;
+mod concurrency_cost;
+mod concurrency_provision;
+mod concurrency_tombstone;
 mod faults;
 mod hostile_bodies;
 mod hostile_body_gen;
@@ -40,4 +44,5 @@ mod support;
 mod support_dedicated;
 mod support_lambda;
 mod support_moto;
+mod support_procs;
 mod support_sacloud;
