@@ -8,6 +8,7 @@ mod concurrency_cost;
 mod concurrency_dedicated;
 mod concurrency_gate;
 mod concurrency_provision;
+mod concurrency_takeover;
 mod concurrency_tombstone;
 mod faults;
 mod hostile_bodies;
