@@ -107,6 +107,16 @@ impl Broker {
             update: Some(update),
         };
         if !self.commit(&mut record, next, None).await? {
+            // `record` is re-read: an identical PATCH that won the race is this one's answer.
+            let op = &record.operation;
+            if op.kind == OpKind::Update
+                && op.state == OpState::InProgress
+                && op.request == req.parameters
+            {
+                return Ok(UpdateOutcome::InProgress {
+                    operation: op.token.clone(),
+                });
+            }
             return Err(Error::Concurrency(format!(
                 "service instance {id} changed meanwhile; send the update again"
             )));

@@ -338,3 +338,45 @@ async fn responses_for_2_13_carry_no_newer_fields() {
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["description", "state"]);
 }
+
+/// Identical PATCHes sent at once all get 202 with the one operation token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_updates_share_one_operation() {
+    let h = Harness::start().await;
+    let id = new_id("updrace");
+    h.ready_instance(&id, MARIADB, MARIADB_10G).await;
+    let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
+    let body = json!({"service_id": MARIADB, "parameters": {"backupRotate": 4}});
+    let answers = futures_join(&h, &path, &body, 8).await;
+    let tokens: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::ACCEPTED, "{body}");
+            body["operation"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(h.poll(&id).await["state"], "succeeded");
+}
+
+async fn futures_join(h: &Harness, path: &str, body: &Value, n: usize) -> Vec<(StatusCode, Value)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let router = h.app.router.clone();
+        let (path, body) = (path.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = axum::http::Request::builder()
+                .method(Method::PATCH)
+                .uri(path)
+                .header("X-Broker-API-Version", "2.17")
+                .header("Authorization", basic(USER, PASSWORD));
+            let (status, _, body) = send(&router, with_body(req, Some(body))).await;
+            (status, body)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
