@@ -3,6 +3,7 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod chaos;
 mod faults;
 mod osb_bindings;
 mod osb_contract;
