@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::binder::Mode;
 use crate::broker::Settings;
 use crate::secret::Secret;
+use crate::secrets::SecretValues;
 
 /// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
 pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
@@ -82,6 +83,18 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
+    /// Read configuration through `get`, with the values `secrets` holds (from Secrets Manager)
+    /// taking precedence over `get` for their keys; `get` fills whatever the secret lacks.
+    pub fn from_lookup_with_secrets(
+        get: impl Fn(&str) -> Option<String>,
+        secrets: Option<&SecretValues>,
+    ) -> Result<Config, ConfigError> {
+        match secrets {
+            Some(values) => Self::from_lookup(values.overlay(get)),
+            None => Self::from_lookup(get),
+        }
+    }
+
     /// Read configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let secret = |k: &str| get(k).filter(|v| !v.is_empty()).map(Secret::new);
@@ -134,8 +147,18 @@ impl Config {
                 StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
             }
         };
+        // Fake mode without real servers behind the simulator has no database to make users
+        // in, so its default is `shared`; everywhere else it is `dedicated`.
+        let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
+            .iter()
+            .any(|k| get(k).is_some_and(|v| !v.is_empty()));
+        let mode_default = if fake_mode && !backed {
+            Mode::Shared
+        } else {
+            Mode::Dedicated
+        };
         let default_binding_mode =
-            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), Mode::Dedicated)?;
+            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let defaults = Settings::default();
         let settings = Settings {
@@ -269,6 +292,31 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn a_secret_supplies_credentials_and_overrides_the_environment() {
+        let secrets = SecretValues::parse(
+            r#"{"OSB_PASSWORD": "from-secret", "SAKURACLOUD_ACCESS_TOKEN": "tok", "SAKURACLOUD_ACCESS_TOKEN_SECRET": "sec"}"#,
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [
+            ("OSB_USERNAME", "env-user"),
+            ("OSB_PASSWORD", "env-pass"),
+            ("OSB_BINDING_MODE", "shared"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let c = Config::from_lookup_with_secrets(lookup, Some(&secrets)).unwrap();
+        assert_eq!(c.broker_username, "env-user");
+        assert_eq!(
+            c.broker_password.as_ref().map(Secret::expose),
+            Some("from-secret")
+        );
+        assert_eq!(c.access_token.expose(), "tok");
+        // Without the secret the same environment lacks the SAKURA credentials.
+        assert!(Config::from_lookup_with_secrets(lookup, None).is_err());
     }
 
     #[test]

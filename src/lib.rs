@@ -9,6 +9,8 @@ pub mod binder;
 pub mod broker;
 pub mod catalog;
 pub mod config;
+pub mod lambda;
 pub mod sacloud;
 pub mod secret;
+pub mod secrets;
 pub mod store;

@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use osb_sacloud::app;
 use osb_sacloud::config::{Config, StoreChoice};
+use osb_sacloud::lambda;
 use osb_sacloud::sacloud::simulator::{SimulatorConfig, serve_standalone};
 
 #[derive(Parser)]
@@ -57,8 +59,44 @@ fn init_logging(json: bool) {
     }
 }
 
+/// On Lambda: JSON lines whose `span` is the invocation's (Lambda request id, OSB request
+/// identity), without colour codes, which CloudWatch would keep verbatim.
+fn init_lambda_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .init();
+}
+
+/// The Lambda cold start: init once, then hand the router to the runtime.
+async fn lambda_main(started: Instant) -> Result<(), String> {
+    let app = lambda::init(|k| std::env::var(k).ok())
+        .await
+        .map_err(|e| e.to_string())?;
+    lambda::run(app, started)
+        .await
+        .map_err(|e| format!("Lambda runtime: {e}"))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let started = Instant::now();
+    if lambda::is_lambda(|k| std::env::var(k).ok()) {
+        init_lambda_logging();
+        return match lambda_main(started).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                tracing::error!(error = %message, "cold start failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     let json_logs = std::env::var("OSB_LOG_FORMAT").is_ok_and(|v| v == "json");
     init_logging(json_logs);

@@ -44,9 +44,12 @@ impl ApiError {
     pub fn version_unsupported(got: Option<&str>) -> Self {
         let description = match got {
             None => "the X-Broker-API-Version header is missing; this broker speaks OSB API 2.13 to 2.17 (send e.g. `X-Broker-API-Version: 2.17`)".to_owned(),
-            Some(v) => format!(
-                "X-Broker-API-Version {v:?} is not supported; this broker speaks OSB API 2.13 to 2.17 (send e.g. `X-Broker-API-Version: 2.17`)"
-            ),
+            Some(v) => {
+                let shown: String = v.chars().take(32).collect();
+                format!(
+                    "X-Broker-API-Version {shown:?} is not supported; this broker speaks OSB API 2.13 to 2.17 (send e.g. `X-Broker-API-Version: 2.17`)"
+                )
+            }
         };
         Self::new(
             StatusCode::PRECONDITION_FAILED,

@@ -172,13 +172,15 @@ pub async fn audit(request: Request, next: Next) -> Response {
     tracing::debug!(%method, %path, store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
     if method != Method::GET {
         let o = originator.unwrap_or_default();
+        // The identity is the platform's text: escaped, so a line break in a user name cannot
+        // start a forged audit line.
         tracing::info!(
             target: "audit",
             %method,
             %path,
             status = response.status().as_u16(),
-            platform = %o.platform,
-            user = %o.user,
+            platform = %o.platform.escape_debug(),
+            user = %o.user.escape_debug(),
             request_identity = %request_identity,
             "osb request"
         );

@@ -323,6 +323,16 @@ impl Broker {
             .instance(instance_id)
             .await?
             .ok_or_else(not_found)?;
+        // Once a deprovision has started, the appliance may already be deleted before a poll
+        // tombstones the bindings: the binding is on its way out, not an upstream failure.
+        if matches!(
+            instance.state,
+            InstanceState::Deprovisioning | InstanceState::Gone
+        ) {
+            return Err(Error::NotFound(format!(
+                "service binding {binding_id} is being removed with service instance {instance_id}, which is being deprovisioned"
+            )));
+        }
         match (&record.mode, &record.endpoint) {
             (Mode::Dedicated, Some(endpoint)) => {
                 let password = self.open_password(&record)?;

@@ -185,25 +185,43 @@ impl Broker {
         next.operation.description = what;
         next.version = record.version;
         let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
-        let bindings = self.repo.bindings(&record.instance_id).await?;
-        for mut binding in bindings
+        let live: Vec<_> = self
+            .repo
+            .bindings(&record.instance_id)
+            .await?
             .into_iter()
             .filter(|b| b.state != BindingState::Gone)
-            .take(MAX_BINDINGS_IN_BATCH)
-        {
-            binding.state = BindingState::Gone;
-            binding.sealed_password = None;
-            ops.push(self.repo.put_binding_op(&binding, Some(expires))?);
+            .collect();
+        let (together, rest) = live.split_at(live.len().min(MAX_BINDINGS_IN_BATCH));
+        for binding in together {
+            ops.push(
+                self.repo
+                    .put_binding_op(&gone_binding(binding), Some(expires))?,
+            );
         }
         if self.repo.commit(ops).await? {
             next.version += 1;
             *record = next;
             tracing::info!(instance_id = %record.instance_id, "deprovision finished");
+            // More bindings than one transaction holds: tombstone the rest one by one (a lost
+            // race means someone else already changed that binding).
+            for binding in rest {
+                let mut gone = gone_binding(binding);
+                self.repo.save_binding(&mut gone, Some(expires)).await?;
+            }
         } else if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
             *record = fresh;
         }
         Ok(())
     }
+}
+
+/// A binding as it is tombstoned with its instance: gone, no secret kept.
+fn gone_binding(binding: &super::records::BindingRecord) -> super::records::BindingRecord {
+    let mut gone = binding.clone();
+    gone.state = BindingState::Gone;
+    gone.sealed_password = None;
+    gone
 }
 
 trait LowercaseFirst {

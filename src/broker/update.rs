@@ -204,6 +204,12 @@ impl Broker {
             }
             Some(Ok(db)) => db,
         };
+        if db.availability == "failed" {
+            let why = format!(
+                "SAKURA Cloud reports appliance {id} as failed while applying the new settings; check it in the SAKURA Cloud control panel, or deprovision the instance"
+            );
+            return self.fail_op(record, why).await;
+        }
         if db.instance_status.as_deref() != Some("up") {
             Self::note(
                 record,

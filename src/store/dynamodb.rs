@@ -16,7 +16,6 @@
 //! retried attempt whose first try did land may also report a conflict; re-reading then shows the
 //! caller its own write. `TransactWriteItems` carries an idempotency token, so its retries are safe.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,40 +24,24 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-    TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 
+mod codec;
+mod table;
+
+use self::codec::{Attrs, PK, built, condition, item_attrs, key_attrs, parse_item};
 use super::memory::cond_holds;
 use super::{Cond, Error, Item, Key, Result, Store, WriteOp, is_expired, now_unix};
-
-const PK: &str = "pk";
-const SK: &str = "sk";
-const VERSION: &str = "version";
-const EXPIRES_AT: &str = "expires_at";
-const DATA: &str = "data";
-
-type Attrs = HashMap<String, AttributeValue>;
 
 /// A [`Store`] on one DynamoDB table.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-}
-
-/// A condition expression with its placeholders.
-struct Condition {
-    expr: &'static str,
-    names: HashMap<String, String>,
-    values: Attrs,
 }
 
 impl DynamoStore {
@@ -101,98 +84,6 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Creates the table (on-demand billing, `pk`/`sk` key), waits until it is ACTIVE and turns
-    /// on TTL for `expires_at`. An existing table is fine; this is safe to run repeatedly.
-    pub async fn create_table(&self) -> Result<()> {
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(built(attr(PK))?)
-            .attribute_definitions(built(attr(SK))?)
-            .key_schema(built(key(PK, KeyType::Hash))?)
-            .key_schema(built(key(SK, KeyType::Range))?)
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(CreateTableError::ResourceInUseException(_))
-                ) => {}
-            Err(e) => return Err(self.fail("CreateTable", e)),
-        }
-        self.wait_active().await?;
-        self.enable_ttl().await
-    }
-
-    async fn wait_active(&self) -> Result<()> {
-        for _ in 0..120 {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| self.fail("DescribeTable", e))?;
-            let status = out.table().and_then(|t| t.table_status());
-            if status == Some(&TableStatus::Active) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        Err(Error::Backend(format!(
-            "dynamodb table {} did not become ACTIVE within 60 s",
-            self.table
-        )))
-    }
-
-    async fn enable_ttl(&self) -> Result<()> {
-        let out = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| self.fail("DescribeTimeToLive", e))?;
-        let status = out
-            .time_to_live_description()
-            .and_then(|d| d.time_to_live_status());
-        // Asking again while it is on or turning on is an error in DynamoDB.
-        if matches!(
-            status,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) {
-            return Ok(());
-        }
-        let spec = TimeToLiveSpecification::builder()
-            .attribute_name(EXPIRES_AT)
-            .enabled(true)
-            .build();
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(built(spec)?)
-            .send()
-            .await
-            .map_err(|e| self.fail("UpdateTimeToLive", e))?;
-        Ok(())
-    }
-
     /// A failure of `op` as a backend error: operation, table and DynamoDB's error code and
     /// message (these name attributes, never values); never item data.
     fn fail<E, R>(&self, op: &str, err: SdkError<E, R>) -> Error
@@ -212,42 +103,6 @@ impl DynamoStore {
             "dynamodb {op} on table {} failed: {detail}",
             self.table
         ))
-    }
-
-    fn parse(&self, attrs: &Attrs) -> Result<Item> {
-        let bad = |name: &str| {
-            Error::Backend(format!(
-                "dynamodb table {} holds an item with a missing or malformed `{name}`",
-                self.table
-            ))
-        };
-        let s = |name: &str| {
-            attrs
-                .get(name)
-                .and_then(|v| v.as_s().ok())
-                .ok_or_else(|| bad(name))
-        };
-        let n = |name: &str| attrs.get(name).and_then(|v| v.as_n().ok());
-        let version = n(VERSION)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad(VERSION))?;
-        let expires_at = match n(EXPIRES_AT) {
-            None if !attrs.contains_key(EXPIRES_AT) => None,
-            found => Some(
-                found
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| bad(EXPIRES_AT))?,
-            ),
-        };
-        Ok(Item {
-            key: Key {
-                pk: s(PK)?.clone(),
-                sk: s(SK)?.clone(),
-            },
-            version,
-            expires_at,
-            data: s(DATA)?.clone(),
-        })
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<()> {
@@ -321,7 +176,9 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| self.fail("GetItem", e))?;
-        out.item().map(|attrs| self.parse(attrs)).transpose()
+        out.item()
+            .map(|attrs| parse_item(&self.table, attrs))
+            .transpose()
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<()> {
@@ -398,55 +255,6 @@ fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
-fn built<T>(r: std::result::Result<T, BuildError>) -> Result<T> {
-    r.map_err(|e| Error::Backend(format!("dynamodb request could not be built: {e}")))
-}
-
-/// The DynamoDB form of a [`Cond`]: the same rule as `memory::cond_holds`, with expired
-/// tombstones (`expires_at <= now`) counting as absent.
-fn condition(cond: Cond, now: i64) -> Condition {
-    let n = |v: String| AttributeValue::N(v);
-    let name = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    match cond {
-        Cond::Absent => Condition {
-            expr: "attribute_not_exists(#pk) OR #exp <= :now",
-            names: HashMap::from([name("#pk", PK), name("#exp", EXPIRES_AT)]),
-            values: HashMap::from([(":now".to_owned(), n(now.to_string()))]),
-        },
-        Cond::Version(v) => Condition {
-            expr: "#ver = :ver AND (attribute_not_exists(#exp) OR #exp > :now)",
-            names: HashMap::from([name("#ver", VERSION), name("#exp", EXPIRES_AT)]),
-            values: HashMap::from([
-                (":ver".to_owned(), n(v.to_string())),
-                (":now".to_owned(), n(now.to_string())),
-            ]),
-        },
-    }
-}
-
-fn key_attrs(key: &Key) -> Attrs {
-    HashMap::from([
-        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
-        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
-    ])
-}
-
-fn item_attrs(item: Item) -> Attrs {
-    let mut attrs = HashMap::from([
-        (PK.to_owned(), AttributeValue::S(item.key.pk)),
-        (SK.to_owned(), AttributeValue::S(item.key.sk)),
-        (
-            VERSION.to_owned(),
-            AttributeValue::N(item.version.to_string()),
-        ),
-        (DATA.to_owned(), AttributeValue::S(item.data)),
-    ]);
-    if let Some(t) = item.expires_at {
-        attrs.insert(EXPIRES_AT.to_owned(), AttributeValue::N(t.to_string()));
-    }
-    attrs
-}
-
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
@@ -473,7 +281,7 @@ impl Store for DynamoStore {
                 .map_err(|e| self.fail("Query", e))?;
             let now = now_unix();
             for attrs in out.items() {
-                let item = self.parse(attrs)?;
+                let item = parse_item(&self.table, attrs)?;
                 if !is_expired(item.expires_at, now) {
                     items.push(item);
                 }

@@ -35,7 +35,8 @@ pub struct FileStore {
 
 impl FileStore {
     /// Opens the database file at `path` (e.g. `./data/osb-sacloud.redb`), creating it and its
-    /// parent directories if needed. Fails if another process has the file open.
+    /// parent directories if needed. Fails if another process has the file open. Blocks on disk
+    /// I/O: call it at start-up (or from a blocking context), not on a busy async worker.
     pub fn open(path: &Path) -> Result<FileStore> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

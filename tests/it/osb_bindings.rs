@@ -191,21 +191,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         )
         .await;
         assert_eq!(status, 202, "{body}");
-        let mut state = String::new();
-        for _ in 0..300 {
-            let (_, body) = call(
-                reqwest::Method::GET,
-                format!("/v2/service_instances/{id}/last_operation"),
-                None,
-            )
-            .await;
-            state = body["state"].as_str().unwrap().to_owned();
-            if state != "in progress" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "succeeded");
+        assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
         let binding = format!("/v2/service_instances/{id}/service_bindings/b");
         let (status, body) = call(
             reqwest::Method::PUT,
@@ -227,20 +213,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         );
         let (status, _) = call(reqwest::Method::DELETE, delete.clone(), None).await;
         assert_eq!(status, 202);
-        for _ in 0..300 {
-            let (_, body) = call(
-                reqwest::Method::GET,
-                format!("/v2/service_instances/{id}/last_operation"),
-                None,
-            )
-            .await;
-            state = body["state"].as_str().unwrap().to_owned();
-            if state != "in progress" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "succeeded");
+        assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
         let (status, _) = call(reqwest::Method::DELETE, delete, None).await;
         assert_eq!(status, 410);
     }
@@ -282,4 +255,62 @@ async fn fake_mode_refuses_dedicated_binds_for_appliances_off_this_machine() {
     );
     let (status, _, _) = h.call(Method::GET, &binding_path(&id, "b"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Poll `last_operation` through `call` until it leaves "in progress"; the final state.
+async fn poll_over_socket<F, Fut>(call: &F, id: &str) -> String
+where
+    F: Fn(reqwest::Method, String, Option<Value>) -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    for _ in 0..300 {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            format!("/v2/service_instances/{id}/last_operation"),
+            None,
+        )
+        .await;
+        let state = body["state"].as_str().unwrap_or_default().to_owned();
+        if state != "in progress" {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("operation on {id} never finished");
+}
+
+/// A deprovision tombstones every binding, even more than one atomic write can hold.
+#[tokio::test]
+async fn deprovision_tombstones_every_binding_even_past_one_transaction() {
+    let h = Harness::start().await;
+    let id = new_id("many");
+    h.ready_instance(&id, MARIADB, MARIADB_10G).await;
+    for n in 0..95 {
+        let (status, _, body) = h
+            .call(
+                Method::PUT,
+                &binding_path(&id, &format!("b{n}")),
+                Some(bind_body(MARIADB, MARIADB_10G)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _) = h.deprovision(&id, MARIADB, MARIADB_10G).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.poll(&id).await["state"], "succeeded");
+    let items = h
+        .store
+        .query(&osb_sacloud::store::Key::instance_partition(&id))
+        .await
+        .unwrap();
+    let bound: Vec<_> = items
+        .iter()
+        .filter(|i| i.key.sk.starts_with("binding#") && !i.data.contains("\"gone\""))
+        .collect();
+    assert_eq!(items.len(), 96);
+    assert!(bound.is_empty(), "{} bindings left bound", bound.len());
+    assert!(
+        items.iter().all(|i| i.expires_at.is_some()),
+        "every record is a tombstone"
+    );
 }

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Deploy the broker to AWS with SAM, without prompts: `sam build` (cargo-lambda, arm64) and
+# `sam deploy` of template.yaml. Prints the broker URL at the end.
+#
+#   export AWS_REGION=ap-northeast-1                       # plus AWS credentials, any usual way
+#   SAKURACLOUD_ACCESS_TOKEN=... SAKURACLOUD_ACCESS_TOKEN_SECRET=... scripts/deploy.sh
+#
+# The broker's secrets never become CloudFormation parameters: with OSB_SECRET_ARN set, that
+# secret is used as it is; otherwise the secret `<stack>/broker` is created (or updated) here from
+# SAKURACLOUD_ACCESS_TOKEN / SAKURACLOUD_ACCESS_TOKEN_SECRET, keeping the broker password and the
+# encryption keys it already holds, or generating them the first time (OSB_USERNAME,
+# OSB_PASSWORD, OSB_ENCRYPTION_KEYS from the environment win when set).
+#
+# Environment: STACK_NAME (osb-sacloud), AWS_REGION or AWS_DEFAULT_REGION (required),
+# OSB_SECRET_ARN, SAKURACLOUD_ZONE (is1a), OSB_BINDING_MODE (shared), LOG_LEVEL (info),
+# MEMORY_SIZE (256), SUBNET_IDS and SECURITY_GROUP_IDS (comma-separated; dedicated bindings).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "deploy: $*" >&2; exit 1; }
+
+stack="${STACK_NAME:-osb-sacloud}"
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+[ -n "$region" ] || die "set AWS_REGION (e.g. ap-northeast-1) to the region to deploy to"
+export AWS_REGION="$region" AWS_DEFAULT_REGION="$region" SAM_CLI_TELEMETRY="${SAM_CLI_TELEMETRY:-0}"
+
+# Fail fast, before installing or building anything, when there are no usable AWS credentials.
+if command -v aws >/dev/null 2>&1; then
+    identity="$(aws sts get-caller-identity --query Arn --output text 2>&1)" \
+        || die "no usable AWS credentials (${identity##*$'\n'}); configure them (aws configure, AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or OIDC in CI) and retry"
+else
+    identity="(aws CLI not installed; credentials from the environment)"
+    if [ -z "${AWS_ACCESS_KEY_ID:-}${AWS_PROFILE:-}${AWS_WEB_IDENTITY_TOKEN_FILE:-}${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}" ] \
+        && ! [ -s "${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials}" ] && ! [ -s "${AWS_CONFIG_FILE:-$HOME/.aws/config}" ]; then
+        die "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE (or use OIDC in CI) and retry"
+    fi
+fi
+
+# SAM CLI (and boto3, which it brings) from PyPI in ./.venv-sam unless `sam` is on PATH.
+if command -v sam >/dev/null 2>&1 && [ -z "${SAM_VENV:-}" ]; then
+    sam=(sam)
+    python=(python3)
+else
+    venv="${SAM_VENV:-$PWD/.venv-sam}"
+    if ! [ -x "$venv/bin/sam" ]; then
+        echo "installing aws-sam-cli into $venv" >&2
+        if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli; }; then
+            die "could not install aws-sam-cli from PyPI"
+        fi
+    fi
+    sam=("$venv/bin/sam")
+    python=("$venv/bin/python")
+fi
+"${python[@]}" -c 'import boto3' 2>/dev/null || die "the python next to sam lacks boto3 (pip install boto3, or set SAM_VENV to use a venv of aws-sam-cli)"
+echo "deploying stack $stack to $region as $identity" >&2
+
+secret_arn="${OSB_SECRET_ARN:-}"
+if [ -z "$secret_arn" ]; then
+    [ -n "${SAKURACLOUD_ACCESS_TOKEN:-}" ] && [ -n "${SAKURACLOUD_ACCESS_TOKEN_SECRET:-}" ] \
+        || die "set OSB_SECRET_ARN to an existing secret, or SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET to have the secret $stack/broker written"
+    # The values go through the environment of this one process, never through argv.
+    secret_arn="$(SECRET_NAME="$stack/broker" "${python[@]}" - <<'PY'
+import base64, json, os, secrets, boto3
+client = boto3.client("secretsmanager")
+name = os.environ["SECRET_NAME"]
+try:
+    current = json.loads(client.get_secret_value(SecretId=name)["SecretString"])
+    exists = True
+except client.exceptions.ResourceNotFoundException:
+    current, exists = {}, False
+def pick(key, generate):
+    return os.environ.get(key) or current.get(key) or generate()
+value = {
+    "OSB_USERNAME": pick("OSB_USERNAME", lambda: "broker"),
+    "OSB_PASSWORD": pick("OSB_PASSWORD", lambda: secrets.token_urlsafe(24)),
+    "SAKURACLOUD_ACCESS_TOKEN": os.environ["SAKURACLOUD_ACCESS_TOKEN"],
+    "SAKURACLOUD_ACCESS_TOKEN_SECRET": os.environ["SAKURACLOUD_ACCESS_TOKEN_SECRET"],
+    "OSB_ENCRYPTION_KEYS": pick("OSB_ENCRYPTION_KEYS", lambda: base64.b64encode(secrets.token_bytes(32)).decode()),
+}
+text = json.dumps(value)
+if exists:
+    arn = client.put_secret_value(SecretId=name, SecretString=text)["ARN"]
+else:
+    arn = client.create_secret(Name=name, Description="osb-sacloud broker credentials", SecretString=text)["ARN"]
+print(arn)
+PY
+)" || die "could not write the secret $stack/broker"
+    echo "broker secret: $secret_arn" >&2
+fi
+
+# shellcheck source=scripts/cargo-lambda-env.sh
+source scripts/cargo-lambda-env.sh
+if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+fi
+
+overrides=(
+    "SecretArn=$secret_arn"
+    "Zone=${SAKURACLOUD_ZONE:-is1a}"
+    "BindingMode=${OSB_BINDING_MODE:-shared}"
+    "LogLevel=${LOG_LEVEL:-info}"
+    "MemorySize=${MEMORY_SIZE:-256}"
+)
+# Empty lists stay at the template's default (no VPC).
+[ -z "${SUBNET_IDS:-}" ] || overrides+=("SubnetIds=$SUBNET_IDS")
+[ -z "${SECURITY_GROUP_IDS:-}" ] || overrides+=("SecurityGroupIds=$SECURITY_GROUP_IDS")
+
+"${sam[@]}" build --template-file template.yaml
+"${sam[@]}" deploy \
+    --stack-name "$stack" \
+    --region "$region" \
+    --resolve-s3 \
+    --capabilities CAPABILITY_IAM \
+    --no-confirm-changeset \
+    --no-fail-on-empty-changeset \
+    --parameter-overrides "${overrides[@]}"
+
+url="$(STACK="$stack" "${python[@]}" -c '
+import os, boto3
+outputs = boto3.client("cloudformation").describe_stacks(StackName=os.environ["STACK"])["Stacks"][0]["Outputs"]
+print({o["OutputKey"]: o["OutputValue"] for o in outputs}["BrokerUrl"])')"
+echo "broker URL: $url"
+echo "credentials: OSB_USERNAME / OSB_PASSWORD in $secret_arn"
+echo "  (aws secretsmanager get-secret-value --secret-id '$secret_arn' --query SecretString --output text)"
+echo "check it:    OSB_USERNAME=... OSB_PASSWORD=... SMOKE_CATALOG_ONLY=1 scripts/smoke.sh '$url'"
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+    { echo "broker_url=$url"; echo "secret_arn=$secret_arn"; } >>"$GITHUB_OUTPUT"
+fi

@@ -1,0 +1,67 @@
+//! The store contract, written once (`store_cases`) and run against every backend: memory, the
+//! redb file store and DynamoDB (moto).
+
+use std::sync::Arc;
+
+use osb_sacloud::store::file::FileStore;
+use osb_sacloud::store::memory::MemoryStore;
+use osb_sacloud::store::{Store, dynamodb::DynamoStore};
+
+/// A fresh, empty store and whatever must live as long as it (a temp dir).
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn memory(_test: &str) -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryStore::new()),
+        _dir: None,
+    }
+}
+
+pub async fn file(_test: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A nested path also proves that open creates the parent directories.
+    let store =
+        FileStore::open(&dir.path().join("data/osb-sacloud.redb")).expect("open file store");
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+pub async fn dynamodb(test: &str) -> Fixture {
+    let (store, _log): (DynamoStore, _) = crate::support_moto::store(test).await;
+    Fixture {
+        store: Arc::new(store),
+        _dir: None,
+    }
+}
+
+/// Runs every case of [`crate::store_cases`] against one backend, each case as its own test.
+macro_rules! suite {
+    ($backend:ident) => {
+        mod $backend {
+            suite!(@cases $backend;
+                create_if_absent, second_create_conflicts, update_at_version,
+                stale_version_conflicts, delete_is_conditioned, check_op, atomic_batch,
+                query_returns_partition_in_sk_order, expired_tombstone_reads_as_absent,
+                racing_creates_have_one_winner, racing_increments_lose_nothing,
+                counting_wrapper_counts);
+        }
+    };
+    (@cases $backend:ident; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let fixture = super::$backend(concat!(stringify!($backend), stringify!($case))).await;
+                crate::store_cases::$case(fixture.store.clone()).await;
+            }
+        )*
+    };
+}
+
+suite!(memory);
+suite!(file);
+suite!(dynamodb);
