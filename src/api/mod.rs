@@ -49,12 +49,9 @@ pub fn router(broker: Arc<Broker>, auth: BasicAuth) -> Router {
             get(bindings::binding_last_operation),
         )
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
-        // Innermost first: version, then audit (sees the decoded identity), then auth outermost.
-        .layer(axum::middleware::from_fn(middleware::audit))
-        .layer(axum::middleware::from_fn(middleware::api_version))
         .layer(axum::middleware::from_fn_with_state(
             auth,
-            middleware::basic_auth,
+            middleware::osb_rules,
         ))
         .with_state(broker);
     Router::new()

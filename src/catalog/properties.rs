@@ -48,8 +48,7 @@ fn allow_networks() -> Property {
         ..property(
             "allowNetworks",
             json!({
-                "description": "Client networks allowed to connect to the database, in CIDR form \
-                                (e.g. [\"192.168.0.0/24\"]); a bare address means that one host.",
+                "description": "Client networks allowed in, as CIDR; a bare address is one host.",
                 "type": "array",
                 "items": {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$"},
             }),
@@ -62,7 +61,7 @@ fn port() -> Property {
     property(
         "port",
         json!({
-            "description": "TCP port the database listens on (default 3306 for MariaDB, 5432 for PostgreSQL).",
+            "description": "Database port (default 3306 MariaDB, 5432 PostgreSQL).",
             "type": "integer", "minimum": 1024, "maximum": 65535,
         }),
         rule::PORT,
@@ -73,7 +72,7 @@ fn backup_time() -> Property {
     property(
         "backupTime",
         json!({
-            "description": "Time of day for the daily backup, HH:MM on a quarter hour (e.g. \"03:30\").",
+            "description": "Daily backup time, HH:MM on a quarter hour.",
             "type": "string", "pattern": "^([01][0-9]|2[0-3]):(00|15|30|45)$",
         }),
         rule::BACKUP_TIME,
@@ -84,7 +83,7 @@ fn backup_rotate() -> Property {
     property(
         "backupRotate",
         json!({
-            "description": "How many daily backups to keep (1 to 8).",
+            "description": "Daily backups kept (1-8).",
             "type": "integer", "minimum": 1, "maximum": 8,
         }),
         rule::BACKUP_ROTATE,
@@ -96,7 +95,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "switchID",
             json!({
-                "description": "Id of the SAKURA Cloud switch the database is attached to (12 digits, string or number).",
+                "description": "SAKURA Cloud switch to attach to (12-digit id).",
                 "type": ["string", "integer"],
                 "pattern": "^[1-9][0-9]{11}$",
                 "minimum": 100_000_000_000_u64, "maximum": 999_999_999_999_u64,
@@ -106,7 +105,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "ipaddress",
             json!({
-                "description": "IPv4 address of the database on that switch.",
+                "description": "Database IPv4 address on the switch.",
                 "type": "string", "format": "ipv4",
             }),
             rule::IP_ADDRESS,
@@ -114,7 +113,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "maskLen",
             json!({
-                "description": "Prefix length of the switch's subnet (8 to 29).",
+                "description": "Subnet prefix length (8-29).",
                 "type": "integer", "minimum": 8, "maximum": 29,
             }),
             rule::MASK_LEN,
@@ -122,7 +121,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "defaultRoute",
             json!({
-                "description": "IPv4 address of the gateway in that subnet.",
+                "description": "Gateway IPv4 address.",
                 "type": "string", "format": "ipv4",
             }),
             rule::DEFAULT_ROUTE,
@@ -130,7 +129,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "username",
             json!({
-                "description": "Name of the database's default user (3 to 20 letters or digits, starting with a letter); random if absent.",
+                "description": "Default user name (3-20 letters or digits, letter first); random if absent.",
                 "type": "string", "minLength": 3, "maxLength": 20, "pattern": "^[A-Za-z][A-Za-z0-9]*$",
             }),
             rule::USERNAME,
@@ -142,7 +141,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "databaseVersion",
             json!({
-                "description": "Database version, e.g. \"10.11\"; SAKURA Cloud's default if absent.",
+                "description": "Engine version, e.g. 10.11; SAKURA's default if absent.",
                 "type": "string", "maxLength": 16, "pattern": "^[0-9]+(\\.[0-9]+){0,2}$",
             }),
             rule::DATABASE_VERSION,
@@ -150,7 +149,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "zone",
             json!({
-                "description": "SAKURA Cloud zone to create the database in; the broker's default zone if absent.",
+                "description": "SAKURA Cloud zone; the broker's default if absent.",
                 "type": "string", "enum": zones,
             }),
             format!(
@@ -170,7 +169,7 @@ pub(crate) fn update_properties() -> Vec<Property> {
         property(
             "rotateAdminPassword",
             json!({
-                "description": "Set to true to give the database's default user a new random password.",
+                "description": "true: a new random password for the default user.",
                 "type": "boolean",
             }),
             rule::BOOLEAN,
@@ -182,7 +181,7 @@ pub(crate) fn bind_properties() -> Vec<Property> {
     vec![property(
         "mode",
         json!({
-            "description": "\"shared\": the credentials of the database's default user; \"dedicated\": a user of this binding's own.",
+            "description": "shared: the default user's login; dedicated: a user of its own.",
             "type": "string", "enum": ["shared", "dedicated"],
         }),
         rule::MODE,

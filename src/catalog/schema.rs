@@ -1,6 +1,8 @@
 //! The JSON Schemas (draft-04) that each plan publishes for its parameters, compiled once, and the
 //! translation of a schema failure into a [`ParamError`] that names the field as the user wrote it.
 
+use std::sync::OnceLock;
+
 use jsonschema::Validator;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
@@ -26,7 +28,9 @@ pub(crate) struct ParamSchema {
     /// What the parameters are for, as the subject of a sentence ("provisioning").
     purpose: &'static str,
     document: Value,
-    validator: Validator,
+    /// Compiled on first use: start-up (and a Lambda cold start serving the catalog or a poll)
+    /// does not pay for compiling patterns it may never need.
+    validator: OnceLock<Validator>,
     rules: Vec<Rule>,
     required: &'static [&'static str],
     /// Names only provisioning accepts: an update naming one gets "cannot be changed", not "unknown".
@@ -58,15 +62,10 @@ impl ParamSchema {
         if !required.is_empty() {
             document["required"] = json!(required);
         }
-        let validator = jsonschema::draft4::options()
-            .should_validate_formats(true)
-            .build(&document)
-            // Built from constants (zone names only fill an enum of strings): a failure is a bug here.
-            .expect("built-in parameter schema compiles");
         ParamSchema {
             purpose,
             document,
-            validator,
+            validator: OnceLock::new(),
             rules,
             required,
             create_only: Vec::new(),
@@ -78,12 +77,23 @@ impl ParamSchema {
         &self.document
     }
 
+    fn validator(&self) -> &Validator {
+        self.validator.get_or_init(|| {
+            jsonschema::draft4::options()
+                .should_validate_formats(true)
+                .build(&self.document)
+                // Built from constants (zone names only fill an enum of strings): a failure is a
+                // bug here, and the catalog tests compile every schema.
+                .expect("built-in parameter schema compiles")
+        })
+    }
+
     /// Checks `params` against the schema; on failure names one offending field. When several
     /// fields are wrong, the report prefers a non-object body, then an unknown field (usually a
     /// typo), then a missing required one, then a bad value.
     pub fn check(&self, params: &Value) -> Result<(), ParamError> {
         let worst = self
-            .validator
+            .validator()
             .iter_errors(params)
             .map(|e| self.describe(e.kind(), e.instance_path().iter().collect()))
             .min_by_key(|(rank, _)| *rank);

@@ -327,3 +327,20 @@ fn the_catalog_can_be_shared_across_threads() {
     fn shared<T: Send + Sync + 'static>() {}
     shared::<crate::catalog::Catalog>();
 }
+
+/// The bodies are built with the schemas spliced in after serialisation: each must be exactly
+/// what serialising the whole document gives.
+#[test]
+fn spliced_bodies_equal_the_whole_documents_serialised() {
+    let catalog = catalog();
+    let zones = ["tk1a", "is1b", "is1a"].map(String::from);
+    let schemas = crate::catalog::schema::Schemas::new(&zones).catalog_object();
+    for minor in 13..=17 {
+        let whole = crate::catalog::offerings::catalog_document(v(minor), &schemas);
+        assert_eq!(
+            catalog.json(v(minor)).as_ref(),
+            serde_json::to_vec(&whole).expect("serialises").as_slice(),
+            "2.{minor}"
+        );
+    }
+}
