@@ -45,9 +45,9 @@ impl Meter {
         let mut cfg = simulator_config();
         // Slow enough that polls find nothing to do between transitions, even on a busy machine.
         cfg.timings = Timings {
-            migrating: Duration::from_millis(1000),
+            migrating: Duration::from_millis(2000),
             boot: Duration::from_millis(250),
-            cleaning: Duration::from_millis(1000),
+            cleaning: Duration::from_millis(3000),
         };
         let sim = Simulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
