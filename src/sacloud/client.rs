@@ -2,8 +2,8 @@
 //! backoff, and turning answers into JSON or an [`Error`]. The appliance calls themselves are in
 //! [`super::database`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,7 +75,9 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    /// Built on the first call: building it reads the system's root certificates, a few
+    /// milliseconds that a broker answering its catalog or polls from its store never needs.
+    http: OnceLock<Result<reqwest::Client, Error>>,
     cfg: ClientConfig,
     root: String,
     limiter: RateLimiter,
@@ -83,7 +85,8 @@ struct Inner {
 }
 
 impl Client {
-    /// Build a client; fails when the root URL is not an http(s) URL or TLS cannot be set up.
+    /// Build a client; fails when the root URL is not an http(s) URL. The connection pool (and
+    /// TLS) is set up on the first call, whose error says so if it cannot be.
     pub fn new(cfg: ClientConfig) -> Result<Client, Error> {
         let root = cfg.root_url.trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&root) {
@@ -94,26 +97,37 @@ impl Client {
                 )));
             }
         }
-        let mut headers = HeaderMap::new();
-        // Without it, 64-bit ids come back as strings.
-        headers.insert("X-Sakura-Bigint-As-Int", HeaderValue::from_static("1"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::transport(&e))?;
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                http: OnceLock::new(),
                 limiter: RateLimiter::new(cfg.rate_limit_per_sec),
                 root,
                 cfg,
                 calls: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The connection pool, built on first use and shared by all clones.
+    fn http(&self) -> Result<&reqwest::Client, Error> {
+        let built = self.inner.http.get_or_init(|| {
+            let mut headers = HeaderMap::new();
+            // Without it, 64-bit ids come back as strings.
+            headers.insert("X-Sakura-Bigint-As-Int", HeaderValue::from_static("1"));
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            let timeout = self.inner.cfg.timeout;
+            let mut builder = reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .default_headers(headers)
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)));
+            if self.inner.root.starts_with("http://") {
+                // A plain-HTTP API (the simulator) needs no root certificates.
+                builder = builder.tls_certs_only(std::iter::empty());
+            }
+            builder.build().map_err(|e| Error::transport(&e))
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     /// HTTP requests sent so far by this client and its clones, retries included.
@@ -196,9 +210,10 @@ impl Client {
         body: Option<Bytes>,
     ) -> Result<Bytes, Error> {
         let inner = &self.inner;
+        let http = self.http()?;
         inner.limiter.acquire().await;
         inner.calls.fetch_add(1, Ordering::Relaxed);
-        let mut req = inner.http.request(method.clone(), url).basic_auth(
+        let mut req = http.request(method.clone(), url).basic_auth(
             inner.cfg.access_token.expose(),
             Some(inner.cfg.access_token_secret.expose()),
         );
