@@ -51,10 +51,24 @@ impl FileStore {
             )),
             other => Error::Backend(format!("cannot open store file {shown}: {other}")),
         })?;
-        // Create the table up front so that reads on a fresh file find it.
-        let txn = db.begin_write().map_err(|e| backend(path, e))?;
-        txn.open_table(ITEMS).map_err(|e| backend(path, e))?;
-        txn.commit().map_err(|e| backend(path, e))?;
+        // Create the table up front so that reads on a fresh file find it. Not durably: a
+        // commit that writes an item persists it, and a file that lost it gets it here again.
+        let exists = match db
+            .begin_read()
+            .map_err(|e| backend(path, e))?
+            .open_table(ITEMS)
+        {
+            Ok(_) => true,
+            Err(redb::TableError::TableDoesNotExist(_)) => false,
+            Err(e) => return Err(backend(path, e)),
+        };
+        if !exists {
+            let mut txn = db.begin_write().map_err(|e| backend(path, e))?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| backend(path, e))?;
+            txn.open_table(ITEMS).map_err(|e| backend(path, e))?;
+            txn.commit().map_err(|e| backend(path, e))?;
+        }
         Ok(FileStore {
             db: Arc::new(db),
             path: path.to_path_buf(),
