@@ -17,7 +17,9 @@ else
 fi
 
 lambda_dir="${LAMBDA_DIR:-${CARGO_TARGET_DIR:-target}/lambda}"
-cargo lambda build --release --arm64 --output-format zip --bin osb-sacloud --lambda-dir "$lambda_dir"
+# Without default features: the simulator (fake mode) has no place in a deployed function.
+cargo lambda build --release --arm64 --no-default-features --output-format zip --bin osb-sacloud \
+    --lambda-dir "$lambda_dir"
 
 zip="$lambda_dir/osb-sacloud/bootstrap.zip"
 [ -f "$zip" ] || { echo "error: $zip was not produced" >&2; exit 1; }

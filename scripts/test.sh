@@ -41,6 +41,8 @@ cargo fmt --all -- --check
 
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+log "cargo clippy --no-default-features (the Lambda build, without the simulator)"
+cargo clippy --all-targets --locked --no-default-features -- -D warnings
 
 log "cargo test"
 cargo test --locked -- --test-threads="${TEST_THREADS:-4}"

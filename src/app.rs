@@ -1,7 +1,6 @@
 //! Assembly: from a [`Config`] to a running broker's parts (store, SAKURA client, simulator in
 //! fake mode, keyring, router). Used by `main` and by the tests alike.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,7 +11,8 @@ use crate::binder::crypto::Keyring;
 use crate::broker::Broker;
 use crate::catalog::Catalog;
 use crate::config::{Config, StoreChoice};
-use crate::sacloud::simulator::{Simulator, SimulatorConfig};
+#[cfg(feature = "simulator")]
+use crate::sacloud::simulator::Simulator;
 use crate::sacloud::{Client, ClientConfig};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -29,6 +29,7 @@ pub struct App {
     /// Store calls over the life of the process.
     pub store_calls: Arc<Counters>,
     /// The in-process simulator (fake mode only).
+    #[cfg(feature = "simulator")]
     pub simulator: Option<Simulator>,
     /// The broker's basic-auth credentials (generated in fake mode when not configured).
     pub username: String,
@@ -65,17 +66,21 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
 
 /// Like [`build`], with a store supplied by the caller (tests share one between brokers).
 pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<App, StartError> {
+    #[cfg(feature = "simulator")]
     let (simulator, root_url) = if config.fake_mode {
-        let mut sim_config = SimulatorConfig::from_env();
-        sim_config.access_token = config.access_token.expose().to_owned();
-        sim_config.access_token_secret = config.access_token_secret.expose().to_owned();
-        let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| StartError(format!("the SAKURA Cloud simulator could not start: {e}")))?;
+        let sim = start_simulator(config).await?;
         let root = sim.root_url();
         (Some(sim), root)
     } else {
         (None, config.api_root_url.clone())
+    };
+    #[cfg(not(feature = "simulator"))]
+    let root_url = if config.fake_mode {
+        return Err(StartError(
+            "SAKURACLOUD_FAKE_MODE needs the SAKURA Cloud simulator, which this build leaves out (built without the `simulator` feature)".into(),
+        ));
+    } else {
+        config.api_root_url.clone()
     };
     let mut client_config = ClientConfig::new(
         root_url,
@@ -128,10 +133,23 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         broker,
         sakura,
         store_calls,
+        #[cfg(feature = "simulator")]
         simulator,
         username: config.broker_username.clone(),
         password,
         generated_password,
         ephemeral_key,
     })
+}
+
+/// Fake mode: the simulator on a loopback port, accepting the configured token.
+#[cfg(feature = "simulator")]
+async fn start_simulator(config: &Config) -> Result<Simulator, StartError> {
+    use crate::sacloud::simulator::SimulatorConfig;
+    let mut sim_config = SimulatorConfig::from_env();
+    sim_config.access_token = config.access_token.expose().to_owned();
+    sim_config.access_token_secret = config.access_token_secret.expose().to_owned();
+    Simulator::start(sim_config, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| StartError(format!("the SAKURA Cloud simulator could not start: {e}")))
 }

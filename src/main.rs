@@ -1,7 +1,6 @@
 //! `osb-sacloud`: on AWS Lambda (when `AWS_LAMBDA_RUNTIME_API` is set) the router is handed to
 //! `lambda_http`; otherwise the subcommand runs (`serve` by default).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -9,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use osb_sacloud::app;
 use osb_sacloud::config::{Config, StoreChoice};
 use osb_sacloud::lambda;
+#[cfg(feature = "simulator")]
 use osb_sacloud::sacloud::simulator::{SimulatorConfig, serve_standalone};
 
 #[derive(Parser)]
@@ -38,9 +38,10 @@ enum Command {
         store: Option<StoreArg>,
     },
     /// Run the SAKURA Cloud API simulator alone.
+    #[cfg(feature = "simulator")]
     Simulator {
         #[arg(long, default_value = "127.0.0.1:8081")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
     },
     /// Create the DynamoDB table named by OSB_TABLE (PAY_PER_REQUEST, TTL on expires_at).
     CreateTable,
@@ -102,6 +103,7 @@ async fn main() -> ExitCode {
     init_logging(json_logs);
     let result = match cli.command.unwrap_or(Command::Serve { store: None }) {
         Command::Serve { store } => serve(store).await,
+        #[cfg(feature = "simulator")]
         Command::Simulator { listen } => serve_standalone(SimulatorConfig::from_env(), listen)
             .await
             .map_err(|e| e.to_string()),
@@ -135,6 +137,7 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    #[cfg(feature = "simulator")]
     if let Some(sim) = &app.simulator {
         tracing::info!(simulator = %sim.root_url(), "fake mode: SAKURA Cloud simulator running in-process");
     }

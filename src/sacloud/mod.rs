@@ -9,6 +9,7 @@ pub mod model;
 mod naked;
 mod pacing;
 mod request;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 
 #[cfg(test)]
