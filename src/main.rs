@@ -155,7 +155,9 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
         );
     }
     tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, "serving the OSB API");
-    axum::serve(listener, app.router)
+    // A make-service built once: `serve(listener, router)` would rebuild the route table for
+    // every connection.
+    axum::serve(listener, app.router.into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
