@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Chaos run: a standalone SAKURA simulator that answers 503/423 at random and gets ambiguous
-# creates, and a broker on the embedded file store that is killed with SIGKILL at random moments
-# and restarted on the same data directory, while N instances are provisioned and deprovisioned
-# through the OSB API with curl.
+# creates, and a broker on the embedded file store (or DynamoDB on moto) that is killed with
+# SIGKILL at random moments and restarted on the same state, while N instances are provisioned
+# and deprovisioned through the OSB API with curl.
 #
-#   scripts/chaos.sh [N]        # N instances, default 30
+#   scripts/chaos.sh [N]                        # N instances, default 30, file store
+#   CHAOS_STORE=dynamodb scripts/chaos.sh [N]   # the same on DynamoDB (moto, scripts/moto.sh)
 #
 # It passes when every instance was provisioned (last_operation succeeded), deprovisioned
 # (last_operation succeeded) and a further DELETE answers 410; the simulator holds no appliance;
@@ -15,7 +16,7 @@
 # CHAOS_KILL_MAX_MS (time between kills, 200 / 1500), CHAOS_DOWN_MAX_MS (longest time the broker
 # stays dead, 300), CHAOS_FAULTS (simulator faults JSON; every SAKURA call also waits 20 ms so
 # that kills land while calls are in flight), CHAOS_SEED, CARGO_TARGET_DIR, CHAOS_NO_BUILD=1,
-# CHAOS_KEEP=1 (keep the logs and data directory).
+# CHAOS_KEEP=1 (keep the logs and data directory), CHAOS_STORE (file | dynamodb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,11 @@ faults="${CHAOS_FAULTS:-$default_faults}"
 seed="${CHAOS_SEED:-$RANDOM}"
 target="${CARGO_TARGET_DIR:-target}"
 bin="$target/$profile/osb-sacloud"
+store="${CHAOS_STORE:-file}"
+case $store in
+file | dynamodb) ;;
+*) echo "error: CHAOS_STORE must be file or dynamodb, got '$store'" >&2; exit 2 ;;
+esac
 RANDOM=$seed
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -43,9 +49,11 @@ fi
 work="$(mktemp -d)"
 sim_pid=""
 broker_pid=""
+moto_port=""
 cleanup() {
     [ -z "$broker_pid" ] || kill -9 "$broker_pid" 2>/dev/null || true
     [ -z "$sim_pid" ] || kill "$sim_pid" 2>/dev/null || true
+    [ -z "$moto_port" ] || MOTO_STATE_DIR="$work" scripts/moto.sh stop "$moto_port" >/dev/null 2>&1 || true
     wait 2>/dev/null || true
     if [ "${CHAOS_KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -69,8 +77,19 @@ SIMULATOR_MIGRATING_MS="${CHAOS_MIGRATING_MS:-1500}" SIMULATOR_BOOT_MS="${CHAOS_
     RUST_LOG=warn "$bin" simulator --listen "127.0.0.1:$sim_port" >"$work/simulator.log" 2>&1 &
 sim_pid=$!
 
+store_env=(OSB_DATA_DIR="$work/data")
+if [ "$store" = dynamodb ]; then
+    moto_port=$(free_port)
+    MOTO_STATE_DIR="$work" scripts/moto.sh start "$moto_port" >&2
+    endpoint="http://127.0.0.1:$moto_port"
+    store_env=(OSB_TABLE=osb-chaos DYNAMODB_ENDPOINT="$endpoint" AWS_REGION=us-east-1
+        AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)
+    env "${store_env[@]}" "$bin" create-table >&2
+fi
+log "broker on the $store store"
+
 start_broker() {
-    OSB_USERNAME=$user OSB_PASSWORD=$pass OSB_LISTEN="127.0.0.1:$broker_port" OSB_DATA_DIR="$work/data" \
+    env "${store_env[@]}" OSB_USERNAME=$user OSB_PASSWORD=$pass OSB_LISTEN="127.0.0.1:$broker_port" \
         SAKURACLOUD_API_ROOT_URL="$sim/cloud/zone" SAKURACLOUD_ACCESS_TOKEN=fake-token \
         SAKURACLOUD_ACCESS_TOKEN_SECRET=fake-secret OSB_BINDING_MODE=shared OSB_CLAIM_LEASE_SECS=2 \
         SAKURACLOUD_RATE_LIMIT=100 SAKURACLOUD_RETRY_WAIT_MIN=0.05 OSB_RETRY_AFTER_SECS=1 RUST_LOG=info \
@@ -175,6 +194,7 @@ read -r provisioned deprovisioned gone unreachable server_errors < <(awk '
 cat <<EOF
 | chaos run | count |
 |---|---|
+| store | $store |
 | instances | $n |
 | broker kills (SIGKILL) and restarts | $kills |
 | provision ended succeeded | $provisioned |
