@@ -207,7 +207,7 @@ impl Broker {
                     return Ok(dedicated_view(
                         instance,
                         &record,
-                        endpoint,
+                        &current_endpoint(instance, endpoint),
                         password,
                         &self.engine_of(instance)?,
                     ));
@@ -360,7 +360,7 @@ impl Broker {
                 Ok(dedicated_view(
                     &instance,
                     &record,
-                    endpoint,
+                    &current_endpoint(&instance, endpoint),
                     password,
                     &self.engine_of(&instance)?,
                 ))
@@ -542,6 +542,15 @@ impl Broker {
             credentials: credentials.to_json(engine),
             parameters: record.parameters.clone(),
         })
+    }
+}
+
+/// Where a bound dedicated binding logs in now: the endpoint stored when its user was made, on
+/// the instance's current port, which a `port` update after the bind may have changed.
+fn current_endpoint(instance: &InstanceRecord, stored: &Endpoint) -> Endpoint {
+    Endpoint {
+        port: instance.params.port.unwrap_or(stored.port),
+        ..stored.clone()
     }
 }
 

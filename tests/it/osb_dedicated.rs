@@ -296,3 +296,48 @@ fn summary(samples: &mut [Duration]) -> String {
         samples.len()
     )
 }
+
+/// A `port` update after a dedicated bind moves the binding's credentials with it: GET and an
+/// identical PUT answer the new port (in `port` and `uri`), and the old one again once it is
+/// changed back.
+#[tokio::test]
+async fn dedicated_credentials_follow_a_port_update() {
+    run("dedicated", |h| async move {
+        let kind = MARIADB_KIND;
+        let id = new_id("ded-port");
+        provision(&h, &id, kind).await;
+        let binding = binding_id();
+        let first = bind_ok(&h, &id, &binding, kind, Value::Null).await;
+        assert_eq!(first["port"], json!(kind.server_port()));
+        let moved = kind.server_port() + 10_000;
+        for port in [moved, kind.server_port()] {
+            let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
+            let update = json!({"service_id": kind.service, "parameters": {"port": port}});
+            let (status, _, body) = h.call(Method::PATCH, &path, Some(update)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            let last = h.poll(&id).await;
+            assert_eq!(last["state"], "succeeded", "{last}");
+
+            let (status, _, got) = h
+                .call(Method::GET, &binding_path(&id, &binding), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{got}");
+            let (status, again) = bind(&h, &id, &binding, kind, Value::Null).await;
+            assert_eq!(status, StatusCode::OK, "{again}");
+            for credentials in [&got["credentials"], &again["credentials"]] {
+                assert_eq!(credentials["port"], json!(port), "{credentials}");
+                assert!(
+                    text(credentials, "uri").contains(&format!(":{port}/")),
+                    "{credentials}"
+                );
+                assert_eq!(credentials["username"], first["username"]);
+                assert_eq!(credentials["password"], first["password"]);
+            }
+        }
+        session(&first).await;
+        let (status, body) = unbind(&h, &id, &binding, kind).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        deprovision(&h, &id, kind).await;
+    })
+    .await;
+}
