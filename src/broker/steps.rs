@@ -14,6 +14,8 @@ use crate::store::{WriteOp, now_unix};
 
 /// The most bindings marked gone in one atomic write (DynamoDB takes at most 100 items).
 const MAX_BINDINGS_IN_BATCH: usize = 90;
+/// Attempts at the final deprovision write before the claim is given back to the next poll.
+const FINISH_ATTEMPTS: usize = 3;
 
 impl Broker {
     /// Run at most one step of `record`'s operation; `record` ends as stored (re-read if another
@@ -173,18 +175,51 @@ impl Broker {
     }
 
     /// Deprovision finished: tombstone the instance and its bindings in one atomic write.
+    ///
+    /// The write fails when a binding changed since it was read (an unbind finishing). The
+    /// instance is then as it was, still claimed by this step: read the bindings again and retry
+    /// at once rather than leave the claim to run out its lease. Should bindings keep moving,
+    /// the claim is given back and the next poll finishes.
     pub(super) async fn finish_gone(
         &self,
         record: &mut InstanceRecord,
         what: String,
     ) -> Result<(), Error> {
+        for _ in 0..FINISH_ATTEMPTS {
+            if self.try_finish_gone(record, &what).await? {
+                return Ok(());
+            }
+            match self.repo.instance(&record.instance_id).await? {
+                // Only a binding moved: try again with the bindings as they are now.
+                Some(fresh) if fresh.version == record.version => {}
+                Some(fresh) => {
+                    *record = fresh;
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+        }
+        self.release(
+            record,
+            "bindings changed while the deprovision was being recorded; will retry".into(),
+        )
+        .await
+    }
+
+    /// One attempt of [`Self::finish_gone`]: true when written, false when a write lost a race
+    /// (the batches written before it stay: tombstoning a binding twice changes nothing).
+    async fn try_finish_gone(
+        &self,
+        record: &mut InstanceRecord,
+        what: &str,
+    ) -> Result<bool, Error> {
         let expires = now_unix() + self.settings.tombstone_ttl;
         let mut next = record.clone();
         next.state = InstanceState::Gone;
         next.operation.state = OpState::Succeeded;
         next.operation.step = Step::Done;
         next.operation.claimed_at = None;
-        next.operation.description = what;
+        next.operation.description = what.to_owned();
         next.version = record.version;
         let mut live: Vec<_> = self
             .repo
@@ -195,31 +230,27 @@ impl Broker {
             .collect();
         // More bindings than one atomic write holds: tombstone the surplus first, batch by batch,
         // each batch only while the instance is still as read. The instance is tombstoned last,
-        // so no binding outlives it; a lost race leaves the rest to the next poll.
+        // so no binding outlives it.
         while live.len() > MAX_BINDINGS_IN_BATCH {
             let mut ops = vec![self.repo.check_instance_op(record)];
             for binding in live.drain(..MAX_BINDINGS_IN_BATCH) {
                 ops.push(self.tombstone_binding_op(binding, expires)?);
             }
             if !self.repo.commit(ops).await? {
-                if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
-                    *record = fresh;
-                }
-                return Ok(());
+                return Ok(false);
             }
         }
         let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
         for binding in live {
             ops.push(self.tombstone_binding_op(binding, expires)?);
         }
-        if self.repo.commit(ops).await? {
-            next.version += 1;
-            *record = next;
-            tracing::info!(instance_id = %record.instance_id, "deprovision finished");
-        } else if let Some(fresh) = self.repo.instance(&record.instance_id).await? {
-            *record = fresh;
+        if !self.repo.commit(ops).await? {
+            return Ok(false);
         }
-        Ok(())
+        next.version += 1;
+        *record = next;
+        tracing::info!(instance_id = %record.instance_id, "deprovision finished");
+        Ok(true)
     }
 
     /// The write that tombstones `binding` (its password dropped) until `expires`.

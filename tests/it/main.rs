@@ -7,6 +7,7 @@ mod chaos;
 mod concurrency_bind;
 mod concurrency_cost;
 mod concurrency_dedicated;
+mod concurrency_finish;
 mod concurrency_gate;
 mod concurrency_provision;
 mod concurrency_takeover;
