@@ -1,4 +1,4 @@
-//! `GET /v2/catalog`: the catalog body is serialised once per API version at start.
+//! `GET /v2/catalog`: the catalog body, serialised once per API version (on its first request).
 
 use std::sync::Arc;
 

@@ -2,7 +2,8 @@
 //! `/v2/catalog` body per API version, plan lookup (OSB plan -> SAKURA plan id) and parameter
 //! validation for provision, update and bind.
 //!
-//! Everything is built once in [`Catalog::new`] (bodies serialised, schemas compiled), so a
+//! Everything is built once: the plans and schemas in [`Catalog::new`], each version's body on
+//! the first request for it (platforms speak one version; the other bodies are never built), so a
 //! request only looks things up.
 
 mod checks;
@@ -14,6 +15,8 @@ mod version;
 
 #[cfg(test)]
 mod tests;
+
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -54,8 +57,10 @@ pub enum CatalogError {
 #[derive(Debug)]
 pub struct Catalog {
     plans: Vec<Plan>,
-    /// The `/v2/catalog` body for 2.13, 2.14, ... 2.17, in that order.
-    bodies: [Bytes; BODIES],
+    /// The `/v2/catalog` body for 2.13, 2.14, ... 2.17, in that order, each serialised on first use.
+    bodies: [OnceLock<Bytes>; BODIES],
+    /// The plans' `schemas` object, serialised once for all bodies.
+    plan_schemas: Vec<u8>,
     schemas: Schemas,
     default_zone: String,
 }
@@ -77,19 +82,10 @@ impl Catalog {
         // A Value built from strings and numbers always serialises.
         let plan_schemas =
             serde_json::to_vec(&schemas.catalog_object()).expect("schemas serialise");
-        let bodies = std::array::from_fn(|i| {
-            let version = ApiVersion {
-                major: 2,
-                minor: FIRST_MINOR + i as u16,
-            };
-            let marker = Value::String(SCHEMAS_MARKER.into());
-            let document = offerings::catalog_document(version, &marker);
-            let body = serde_json::to_vec(&document).expect("catalog serialises");
-            Bytes::from(splice_schemas(&body, &plan_schemas))
-        });
         Catalog {
             plans: offerings::all_plans(),
-            bodies,
+            bodies: Default::default(),
+            plan_schemas,
             schemas,
             default_zone,
         }
@@ -103,7 +99,15 @@ impl Catalog {
         } else {
             FIRST_MINOR
         };
-        self.bodies[usize::from(minor - FIRST_MINOR)].clone()
+        self.bodies[usize::from(minor - FIRST_MINOR)]
+            .get_or_init(|| {
+                let version = ApiVersion { major: 2, minor };
+                let marker = Value::String(SCHEMAS_MARKER.into());
+                let document = offerings::catalog_document(version, &marker);
+                let body = serde_json::to_vec(&document).expect("catalog serialises");
+                Bytes::from(splice_schemas(&body, &self.plan_schemas))
+            })
+            .clone()
     }
 
     /// Looks up a plan by the ids a platform sent.
