@@ -111,18 +111,17 @@ load() { # URL CONNECTIONS [SECONDS] -> "rps p50 p99 errors"
 
 common=(OSB_USERNAME="$user" OSB_PASSWORD="$pass" RUST_LOG=warn OSB_BINDING_MODE=shared)
 
-# --- Broker A: fake mode, default simulator timings: catalog, baseline, RSS, finished poll.
+machine="$(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal/{printf "%.1f", $2 / 1048576}' /proc/meminfo) GiB, Linux $(uname -r | cut -d- -f1), load average $(cut -d' ' -f1 /proc/loadavg) at the start"
+
+# --- Broker A: fake mode, default simulator timings. The catalog load and its peak RSS come first,
+# on a process that has served nothing else; then one provision, the finished poll, and the peak
+# RSS of a broker that has also talked to SAKURA Cloud.
 port_a=$(free_port)
 spawn broker-a "${common[@]}" SAKURACLOUD_FAKE_MODE=1 OSB_LISTEN="127.0.0.1:$port_a" OSB_DATA_DIR="$work/a" -- serve
 pid_a=$spawned
 a="http://127.0.0.1:$port_a"
 wait_http "$a/healthz"
 catalog_bytes=$(osb GET "$a/v2/catalog" | wc -c)
-
-log "provisioning an instance to poll once finished"
-osb PUT "$a/v2/service_instances/done-1?accepts_incomplete=true" "$provision_body" >/dev/null
-done_state=$(poll_until_done "$a" done-1)
-[ "$done_state" = succeeded ] || { echo "error: provision ended $done_state" >&2; exit 1; }
 
 log "warm-up"
 load "$a/v2/catalog" 16 2 >/dev/null
@@ -134,8 +133,16 @@ for c in 1 16 64; do
     catalog[$c]=$(load "$a/v2/catalog" "$c")
 done
 rss_kb=$(awk '/^VmHWM/{print $2}' "/proc/$pid_a/status")
+
+log "provisioning an instance to poll once finished"
+osb PUT "$a/v2/service_instances/done-1?accepts_incomplete=true" "$provision_body" >/dev/null
+done_state=$(poll_until_done "$a" done-1)
+[ "$done_state" = succeeded ] || { echo "error: provision ended $done_state" >&2; exit 1; }
 log "last_operation of a finished instance, 16 connections"
 poll_done=$(load "$a/v2/service_instances/done-1/last_operation" 16)
+log "GET /v2/catalog again, 64 connections, after the provision"
+load "$a/v2/catalog" 64 >/dev/null
+rss_after_kb=$(awk '/^VmHWM/{print $2}' "/proc/$pid_a/status")
 
 # --- Broker B on a slow standalone simulator: polls of an instance in progress. The client's
 # own rate limit (5/s by default, SAKURA's) is lifted to measure the broker, not the limit.
@@ -275,28 +282,28 @@ EOF
 
 # --- Sizes.
 bin_bytes=$(stat -c %s "$bin")
-zip_note="n/a (scripts/build.sh is not on this branch yet)"
-if [ -f scripts/build.sh ]; then
-    zip="${LAMBDA_DIR:-$target/lambda}/osb-sacloud/bootstrap.zip"
-    if [ "${BENCH_BUILD_ZIP:-1}" = 1 ]; then
-        log "scripts/build.sh (arm64 Lambda zip)"
-        scripts/build.sh >&2 || true
-    fi
-    if [ -f "$zip" ]; then
-        zip_note=$(awk -v b="$(stat -c %s "$zip")" 'BEGIN { printf "%.1f MiB (%d bytes)", b / 1048576, b }')
-    else
-        zip_note="n/a (scripts/build.sh did not produce $zip)"
-    fi
+zip="${LAMBDA_DIR:-$target/lambda}/osb-sacloud/bootstrap.zip"
+if [ "${BENCH_BUILD_ZIP:-1}" = 1 ]; then
+    log "scripts/build.sh (arm64 Lambda zip)"
+    scripts/build.sh >&2 || true
+fi
+if [ -f "$zip" ]; then
+    zip_note=$(awk -v b="$(stat -c %s "$zip")" 'BEGIN { printf "%.1f MiB (%d bytes)", b / 1048576, b }')
+else
+    zip_note="n/a (scripts/build.sh did not produce $zip)"
 fi
 
 # --- The table.
 python3 - "$catalog_bytes" "${base[1]}" "${catalog[1]}" "${base[16]}" "${catalog[16]}" "${base[64]}" "${catalog[64]}" \
     "$poll_busy" "$poll_done" "$startup" "$rss_kb" "$lifecycle" "$bin_bytes" "$zip_note" "$duration" \
-    "$starts" "$wrk_threads" <<'EOF'
+    "$starts" "$wrk_threads" "$rss_after_kb" "$machine" <<'EOF'
 import json, sys
 
 (catalog_bytes, b1, c1, b16, c16, b64, c64, busy, done, startup, rss_kb, lifecycle, bin_bytes,
- zip_note, duration, starts, wrk_threads) = sys.argv[1:]
+ zip_note, duration, starts, wrk_threads, rss_after_kb, machine) = sys.argv[1:]
+
+def kib(text):
+    return f"{int(text) / 1024:.1f} MiB ({int(text) * 1024 / 1e6:.1f} MB)"
 
 def run(text):
     rps, p50, p99, errors = text.split()
@@ -323,14 +330,15 @@ rows = [
     ("last_operation, in progress, 16 conns", load(busy) + " (SAKURA rate limit lifted)", ""),
     ("last_operation, finished, 16 conns", load(done), ""),
     (f"start → first 200 on /v2/catalog (median of {starts})", f"{med} ms (min {lo}, max {hi})", "≤ 5 ms; 2018: ~7.7 ms"),
-    ("peak RSS under catalog load (VmHWM)", f"{int(rss_kb) / 1024:.1f} MiB", "≤ 12 MB; 2018: 18 MB"),
+    ("peak RSS under the catalog load (VmHWM)", kib(rss_kb), "≤ 12 MB; 2018: 18 MB"),
+    ("peak RSS, after also provisioning and polling", kib(rss_after_kb), ""),
     ("SAKURA calls per lifecycle", f"{t['sakura']} over {life['requests']} requests ({life['polls']} polls, {life['idle']} idle); {a['sakura']} without the idle polls", ""),
     ("store calls per lifecycle", f"{t['reads']} reads, {t['queries']} queries, {t['writes']} writes; without the idle polls {a['reads']} / {a['queries']} / {a['writes']}", ""),
     ("per poll with no transition", idle or "none seen", "1 SAKURA read, 1 store read"),
     ("release binary", f"{int(bin_bytes) / 1048576:.1f} MiB ({int(bin_bytes):,} bytes)", ""),
     ("arm64 Lambda zip", zip_note, ""),
 ]
-print(f"wrk {duration} s per run, {wrk_threads} wrk thread(s), on the same machine as the broker.\n")
+print(f"{machine}. wrk {duration} s per run, {wrk_threads} wrk thread(s), on the same cores as the broker.\n")
 print("| measure | result | target / 2018 Go broker |")
 print("|---|---|---|")
 for r in rows:
