@@ -75,10 +75,16 @@ pub fn judge(method: &Method, answer: &Answer) -> Result<(), String> {
     Ok(())
 }
 
-/// A test runner for `cases` cases that keeps no regression files (seeds vary per run).
+/// A test runner for `cases` cases, times `HOSTILE_SCALE` when set (`scripts/hostile.sh` runs
+/// longer than CI), that keeps no regression files (seeds vary per run).
 pub fn runner(cases: u32) -> TestRunner {
+    let scale = std::env::var("HOSTILE_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     TestRunner::new(Config {
-        cases,
+        cases: cases.saturating_mul(scale),
         failure_persistence: None,
         ..Config::default()
     })
