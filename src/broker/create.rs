@@ -128,25 +128,41 @@ impl Broker {
         Ok(())
     }
 
+    /// The appliance this provision created, read now; `None` when the poll has nothing more to
+    /// do: no appliance id yet (back to `create`), a read that failed (the next poll retries), or
+    /// an appliance that vanished (the operation fails).
+    async fn created_appliance(
+        &self,
+        record: &mut InstanceRecord,
+    ) -> Result<Option<Database>, Error> {
+        let Some(id) = record.appliance_id else {
+            self.advance_to(
+                record,
+                Step::Create,
+                "looking the appliance up again".into(),
+            )
+            .await?;
+            return Ok(None);
+        };
+        match self.read_appliance(record, id).await? {
+            None => Ok(None),
+            Some(Err(_)) => {
+                self.fail_op(record, disappeared(id)).await?;
+                Ok(None)
+            }
+            Some(Ok(db)) => Ok(Some(db)),
+        }
+    }
+
     /// `wait_available`: `migrating` until `available` (or `failed`).
     pub(super) async fn step_wait_available(
         &self,
         record: &mut InstanceRecord,
     ) -> Result<(), Error> {
-        let Some(id) = record.appliance_id else {
-            return self
-                .advance_to(
-                    record,
-                    Step::Create,
-                    "looking the appliance up again".into(),
-                )
-                .await;
+        let Some(db) = self.created_appliance(record).await? else {
+            return Ok(());
         };
-        let db = match self.read_appliance(record, id).await? {
-            None => return Ok(()),
-            Some(Err(_)) => return self.fail_op(record, disappeared(id)).await,
-            Some(Ok(db)) => db,
-        };
+        let id = db.id;
         match db.availability.as_str() {
             "available" => {
                 if db.instance_status.as_deref() == Some("up") {
@@ -174,20 +190,10 @@ impl Broker {
 
     /// `wait_up`: `Instance.Status` `up` and the database running -> ready.
     pub(super) async fn step_wait_up(&self, record: &mut InstanceRecord) -> Result<(), Error> {
-        let Some(id) = record.appliance_id else {
-            return self
-                .advance_to(
-                    record,
-                    Step::Create,
-                    "looking the appliance up again".into(),
-                )
-                .await;
+        let Some(db) = self.created_appliance(record).await? else {
+            return Ok(());
         };
-        let db = match self.read_appliance(record, id).await? {
-            None => return Ok(()),
-            Some(Err(_)) => return self.fail_op(record, disappeared(id)).await,
-            Some(Ok(db)) => db,
-        };
+        let id = db.id;
         if db.availability == "failed" {
             return self.fail_op(record, failed_appliance(id)).await;
         }
