@@ -15,7 +15,7 @@ use super::app::Shared;
 use super::error::ApiError;
 use super::render;
 use super::routes::{check_zone, json_body, parse_id, respond};
-use super::state::{Phase, Power};
+use super::state::{Appliance, Phase, Power};
 
 /// `GET /appliance/{id}/status`: `SettingsResponse.Status` `up` and the engine `running` once
 /// booted; `down` otherwise.
@@ -43,17 +43,13 @@ pub(crate) async fn apply_config(
     Path((zone, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_zone(&zone)?;
-    {
-        let mut st = sim.lock();
-        let a = st.get_mut(&zone, parse_id(&id)?)?;
-        match a.phase(Instant::now(), &sim.cfg.timings) {
-            Phase::Migrating => return Err(ApiError::still_creating()),
-            Phase::Failed => return Err(ApiError::conflict("The appliance has failed")),
-            _ => a.applied_hash = a.settings_hash.clone(),
+    change(&sim, &zone, &id, &headers, |a, phase, _| {
+        if phase == Phase::Failed {
+            return Err(ApiError::conflict("The appliance has failed"));
         }
-    }
-    Ok(ok(&headers))
+        a.applied_hash = a.settings_hash.clone();
+        Ok(())
+    })
 }
 
 /// `PUT /appliance/{id}/power`: boot a `down` appliance.
@@ -62,22 +58,16 @@ pub(crate) async fn boot(
     Path((zone, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_zone(&zone)?;
-    {
-        let mut st = sim.lock();
-        let a = st.get_mut(&zone, parse_id(&id)?)?;
-        let now = Instant::now();
-        match a.phase(now, &sim.cfg.timings) {
-            Phase::Migrating => return Err(ApiError::still_creating()),
-            Phase::Down => a.power = Power::Boot(now),
-            Phase::Up | Phase::Booting => {
-                return Err(ApiError::conflict("The appliance is already up"));
-            }
-            Phase::Cleaning => return Err(ApiError::conflict("The appliance is shutting down")),
-            Phase::Failed => return Err(ApiError::conflict("The appliance has failed")),
+    change(&sim, &zone, &id, &headers, |a, phase, now| match phase {
+        Phase::Down => {
+            a.power = Power::Boot(now);
+            Ok(())
         }
-    }
-    Ok(ok(&headers))
+        Phase::Up | Phase::Booting => Err(ApiError::conflict("The appliance is already up")),
+        Phase::Cleaning => Err(ApiError::conflict("The appliance is shutting down")),
+        Phase::Failed => Err(ApiError::conflict("The appliance has failed")),
+        Phase::Migrating => Err(ApiError::still_creating()),
+    })
 }
 
 /// `DELETE /appliance/{id}/power` (body `{"Force":true}`, optional): shut down an `up`
@@ -95,17 +85,37 @@ pub(crate) async fn shutdown(
             return Err(ApiError::bad_request("Force must be a boolean"));
         }
     }
+    change(&sim, &zone, &id, &headers, |a, phase, now| {
+        if phase != Phase::Up {
+            return Err(ApiError::conflict("The appliance is not up"));
+        }
+        a.power = Power::Shutdown(now);
+        Ok(())
+    })
+}
+
+/// Change one appliance under the lock and answer `{"is_ok": true}`; `f` gets its phase and the
+/// time it was judged at. Nothing changes while it is still being created (409 `still_creating`,
+/// as SAKURA Cloud answers).
+fn change(
+    sim: &Shared,
+    zone: &str,
+    id: &str,
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut Appliance, Phase, Instant) -> Result<(), ApiError>,
+) -> Result<Response, ApiError> {
+    check_zone(zone)?;
     {
         let mut st = sim.lock();
-        let a = st.get_mut(&zone, parse_id(&id)?)?;
+        let a = st.get_mut(zone, parse_id(id)?)?;
         let now = Instant::now();
-        match a.phase(now, &sim.cfg.timings) {
-            Phase::Migrating => return Err(ApiError::still_creating()),
-            Phase::Up => a.power = Power::Shutdown(now),
-            _ => return Err(ApiError::conflict("The appliance is not up")),
+        let phase = a.phase(now, &sim.cfg.timings);
+        if phase == Phase::Migrating {
+            return Err(ApiError::still_creating());
         }
+        f(a, phase, now)?;
     }
-    Ok(ok(&headers))
+    Ok(ok(headers))
 }
 
 /// `DELETE /appliance/{id}`: only when down (or failed); afterwards every call answers 404.
