@@ -3,18 +3,17 @@
 //! The test server trusts loopback logins, so these tests prove roles, grants and CONNECT
 //! rules, not password checks (the MariaDB tests cover passwords end to end).
 
-use std::time::Instant;
-
 use osb_sacloud::binder::postgres::group_role;
 use osb_sacloud::binder::quote::{pg_ident, pg_literal};
-use osb_sacloud::binder::{self, AdminAccount, Error, create_user, drop_user};
+use osb_sacloud::binder::{self, AdminAccount, create_user, drop_user};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::secret::Secret;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
 use crate::binder_support::{
-    Session, backing, creds, login, new_binding, user_exists, with_appliances,
+    Session, backing, bind_latency, create_user_twice_at_once, creds, login, new_binding,
+    reserved_admin_names_are_refused, unreachable_admin_is_reported, user_exists, with_appliances,
 };
 
 const E: Engine = Engine::Postgres;
@@ -170,14 +169,7 @@ async fn postgres_objects_a_binding_owns_itself_survive_its_drop() {
 async fn postgres_concurrent_create_user_converges() {
     with_appliances(E, 1, |apps| async move {
         let a = apps[0].clone();
-        let (u, p) = new_binding();
-        let (a1, u1, p1) = (a.clone(), u.clone(), p.clone());
-        let t1 = tokio::spawn(async move { create_user(&a1, &u1, &p1).await });
-        let (a2, u2, p2) = (a.clone(), u.clone(), p.clone());
-        let t2 = tokio::spawn(async move { create_user(&a2, &u2, &p2).await });
-        t1.await.unwrap().expect("first concurrent create");
-        t2.await.unwrap().expect("second concurrent create");
-        assert!(user_exists(E, &u).await);
+        let (u, p) = create_user_twice_at_once(&a).await;
         let mut s = login_as(&a, &u, &p)
             .await
             .expect("login after concurrent creates");
@@ -254,45 +246,12 @@ async fn postgres_quoting_round_trips_through_the_server() {
 
 #[tokio::test]
 async fn postgres_unreachable_admin_is_reported() {
-    let admin = AdminAccount {
-        engine: E,
-        host: "127.0.0.1".into(),
-        port: 1,
-        database: "x".into(),
-        username: "x".into(),
-        password: Secret::new("hunter2-secret"),
-    };
-    match binder::check_reachable(&admin).await {
-        Err(Error::Unreachable { address, cause }) => {
-            assert_eq!(address, "127.0.0.1:1");
-            assert!(!cause.contains("hunter2"));
-        }
-        other => panic!("expected Unreachable, got {other:?}"),
-    }
-    let wrong = AdminAccount {
-        port: 5432,
-        username: "osbt_nobody".into(),
-        ..admin
-    };
-    let err = create_user(&wrong, "bx", &Secret::new("pw"))
-        .await
-        .expect_err("unknown role");
-    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    unreachable_admin_is_reported(E, 5432).await;
 }
 
 #[tokio::test]
 async fn postgres_backing_reserved_names_and_debug() {
-    let b = backing(E).await;
-    for name in ["postgres", "root", "template1", "pg_monitor"] {
-        assert!(
-            b.create_admin(E, name, "x").await.is_err(),
-            "{name} must be refused"
-        );
-        assert!(
-            b.drop_admin(E, name).await.is_err(),
-            "{name} must be refused"
-        );
-    }
+    reserved_admin_names_are_refused(E, &["postgres", "root", "template1", "pg_monitor"]).await;
     let url = "postgres://postgres:s3cr3t-in-url@127.0.0.1:5432/postgres";
     let with_pw = osb_sacloud::sacloud::simulator::backing::Backing::connect(None, Some(url))
         .await
@@ -320,32 +279,5 @@ async fn postgres_backing_reserved_names_and_debug() {
 
 #[tokio::test]
 async fn postgres_bind_latency() {
-    with_appliances(E, 1, |apps| async move {
-        let a = &apps[0];
-        let mut users = Vec::new();
-        let (mut bind, mut unbind) = (Vec::new(), Vec::new());
-        for _ in 0..10 {
-            let (u, p) = new_binding();
-            let t = Instant::now();
-            create_user(a, &u, &p).await.expect("create_user");
-            bind.push(t.elapsed());
-            users.push(u);
-        }
-        for u in &users {
-            let t = Instant::now();
-            drop_user(a, u).await.expect("drop_user");
-            unbind.push(t.elapsed());
-        }
-        let avg =
-            |v: &[std::time::Duration]| v.iter().sum::<std::time::Duration>() / v.len() as u32;
-        println!(
-            "postgres: create_user avg {:?} (max {:?}), drop_user avg {:?} over {} bindings",
-            avg(&bind),
-            bind.iter().max().unwrap(),
-            avg(&unbind),
-            bind.len()
-        );
-        users
-    })
-    .await;
+    bind_latency(E).await;
 }

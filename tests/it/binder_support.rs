@@ -170,3 +170,100 @@ pub async fn leftovers(engine: Engine, names: &[String]) -> i64 {
 pub async fn user_exists(engine: Engine, name: &str) -> bool {
     leftovers(engine, &[name.to_owned()]).await > 0
 }
+
+/// Two `create_user` calls for the same binding at once both succeed and leave one user;
+/// returns the user and password for the engine's own login checks.
+pub async fn create_user_twice_at_once(admin: &AdminAccount) -> (String, Secret) {
+    let (u, p) = new_binding();
+    let spawn_create = |(a, u, p): (AdminAccount, String, Secret)| {
+        tokio::spawn(async move { osb_sacloud::binder::create_user(&a, &u, &p).await })
+    };
+    let t1 = spawn_create((admin.clone(), u.clone(), p.clone()));
+    let t2 = spawn_create((admin.clone(), u.clone(), p.clone()));
+    t1.await.unwrap().expect("first concurrent create");
+    t2.await.unwrap().expect("second concurrent create");
+    assert!(user_exists(admin.engine, &u).await);
+    (u, p)
+}
+
+/// An admin account on a closed port is reported unreachable, and one that cannot log in to the
+/// real server (`server_port`) fails `create_user` the same way; neither error shows the password.
+pub async fn unreachable_admin_is_reported(engine: Engine, server_port: u16) {
+    use osb_sacloud::binder::{Error, check_reachable, create_user};
+    let admin = AdminAccount {
+        engine,
+        host: "127.0.0.1".into(),
+        port: 1,
+        database: "x".into(),
+        username: "x".into(),
+        password: Secret::new("hunter2-secret"),
+    };
+    match check_reachable(&admin).await {
+        Err(Error::Unreachable { address, cause }) => {
+            assert_eq!(address, "127.0.0.1:1");
+            assert!(!cause.contains("hunter2"), "{cause}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    let wrong = AdminAccount {
+        port: server_port,
+        username: "osbt_nobody".into(),
+        ..admin
+    };
+    let err = create_user(&wrong, "bx", &Secret::new("pw"))
+        .await
+        .expect_err("an unknown admin cannot log in");
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// The backing refuses to make or drop admin accounts with the server's reserved `names`.
+pub async fn reserved_admin_names_are_refused(engine: Engine, names: &[&str]) {
+    let b = backing(engine).await;
+    for name in names {
+        assert!(
+            b.create_admin(engine, name, "x").await.is_err(),
+            "{name} must be refused"
+        );
+        assert!(
+            b.drop_admin(engine, name).await.is_err(),
+            "{name} must be refused"
+        );
+    }
+}
+
+/// Ten binds and ten unbinds on one appliance, timed; prints the averages.
+pub async fn bind_latency(engine: Engine) {
+    with_appliances(engine, 1, |apps| async move {
+        let a = &apps[0];
+        let mut users = Vec::new();
+        let (mut bind, mut unbind) = (Vec::new(), Vec::new());
+        for _ in 0..10 {
+            let (u, p) = new_binding();
+            let t = std::time::Instant::now();
+            osb_sacloud::binder::create_user(a, &u, &p)
+                .await
+                .expect("create_user");
+            bind.push(t.elapsed());
+            users.push(u);
+        }
+        for u in &users {
+            let t = std::time::Instant::now();
+            osb_sacloud::binder::drop_user(a, u)
+                .await
+                .expect("drop_user");
+            unbind.push(t.elapsed());
+        }
+        let avg =
+            |v: &[std::time::Duration]| v.iter().sum::<std::time::Duration>() / v.len() as u32;
+        println!(
+            "{engine:?}: create_user avg {:?} (max {:?}), drop_user avg {:?} over {} bindings",
+            avg(&bind),
+            bind.iter().max().unwrap(),
+            avg(&unbind),
+            bind.len()
+        );
+        users
+    })
+    .await;
+}
