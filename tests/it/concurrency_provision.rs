@@ -296,3 +296,37 @@ async fn crowds_of_pollers_run_each_side_effect_once() {
         polls.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_identical_updates_over_three_brokers_apply_once() {
+    let c = Cluster::start("identicalupdates", BROKERS, |_| {}).await;
+    let id = new_id("patch");
+    let reply = c
+        .call(
+            Method::PUT,
+            &put_path(&id),
+            Some(provision_body(MARIADB, MARIADB_10G)),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(c.poll(&id).await["state"], "succeeded");
+    let writes_before = c.sim.count("PUT /appliance/{id}");
+
+    let update = json!({"service_id": MARIADB, "parameters": {"backupTime": "03:30"}});
+    let replies = all_at_once(20, |i| {
+        let (c, path, body) = (c.clone(), put_path(&id), update.clone());
+        async move { c.call_on(i, Method::PATCH, &path, Some(body)).await }
+    })
+    .await;
+    // Every PATCH is answered 202 with the one operation, whichever broker wrote it first.
+    let token = one_token(&replies, &[]);
+    assert!(token.starts_with("update-"), "{token}");
+
+    let last = c.poll(&id).await;
+    assert_eq!(last["state"], "succeeded", "{last}");
+    assert_eq!(
+        c.sim.count("PUT /appliance/{id}") - writes_before,
+        1,
+        "the settings are written once"
+    );
+}
