@@ -9,12 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use crate::secret::Secret;
@@ -118,34 +113,7 @@ impl SecretValues {
 /// A Secrets Manager client: the default AWS chain (on Lambda, the function's role), or static
 /// dummy credentials and `us-east-1` at an emulator's `endpoint` when none are configured.
 pub async fn client(endpoint: Option<&str>) -> aws_sdk_secretsmanager::Client {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(4))
-        .operation_timeout(Duration::from_secs(10))
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(timeouts);
-    if let Some(url) = endpoint {
-        loader = loader.endpoint_url(url);
-        if !env_set("AWS_ACCESS_KEY_ID") {
-            loader = loader.credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "emulator-dummy",
-            ));
-        }
-        if !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION") {
-            loader = loader.region(Region::new("us-east-1"));
-        }
-    }
-    aws_sdk_secretsmanager::Client::new(&loader.load().await)
-}
-
-fn env_set(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty())
+    aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config(endpoint).await)
 }
 
 /// `GetSecretValue` on `arn` and parse it.

@@ -16,14 +16,8 @@
 //! retried attempt whose first try did land may also report a conflict; re-reading then shows the
 //! caller its own write. `TransactWriteItems` carries an idempotency token, so its retries are safe.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -45,32 +39,10 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// A store on `table` with the default AWS configuration chain (env, profile, IMDS/ECS,
-    /// Lambda role), standard retries (3 attempts; throttling and 5xx), connect timeout 3 s and
-    /// 10 s per operation. `endpoint` (from `DYNAMODB_ENDPOINT`) points the client at an emulator;
-    /// then, if the environment has no `AWS_ACCESS_KEY_ID`, static dummy credentials are used, and
-    /// the region defaults to `us-east-1` unless `AWS_REGION`/`AWS_DEFAULT_REGION` is set.
+    /// A store on `table` with the broker's AWS configuration ([`crate::aws::sdk_config`]);
+    /// `endpoint` (from `DYNAMODB_ENDPOINT`) points the client at an emulator.
     pub async fn from_env(table: String, endpoint: Option<String>) -> DynamoStore {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            // Leaves room for a retry when one attempt hangs.
-            .operation_attempt_timeout(Duration::from_secs(4))
-            .operation_timeout(Duration::from_secs(10))
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(timeouts);
-        if let Some(url) = endpoint {
-            loader = loader.endpoint_url(url);
-            if !env_set("AWS_ACCESS_KEY_ID") {
-                let dummy = Credentials::new("local", "local", None, None, "emulator-dummy");
-                loader = loader.credentials_provider(dummy);
-            }
-            if !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION") {
-                loader = loader.region(Region::new("us-east-1"));
-            }
-        }
-        let config = loader.load().await;
+        let config = crate::aws::sdk_config(endpoint.as_deref()).await;
         DynamoStore::new(Client::new(&config), table)
     }
 
@@ -249,10 +221,6 @@ impl DynamoStore {
         };
         Ok(twi.build())
     }
-}
-
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
 #[async_trait]
