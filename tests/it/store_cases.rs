@@ -13,7 +13,8 @@ fn key(sk: &str) -> Key {
     }
 }
 
-fn item(key: &Key, version: u64, data: &str) -> Item {
+/// An item at `version` holding `data`, without expiry.
+pub fn item(key: &Key, version: u64, data: &str) -> Item {
     Item {
         key: key.clone(),
         version,
@@ -22,7 +23,8 @@ fn item(key: &Key, version: u64, data: &str) -> Item {
     }
 }
 
-fn put(item: &Item, cond: Cond) -> WriteOp {
+/// A put of `item` under `cond`.
+pub fn put(item: &Item, cond: Cond) -> WriteOp {
     WriteOp::Put {
         item: item.clone(),
         cond,

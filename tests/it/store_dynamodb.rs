@@ -5,23 +5,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, TimeToLiveSt
 use osb_sacloud::store::dynamodb::DynamoStore;
 use osb_sacloud::store::{Cond, Error, Item, Key, Store, WriteOp, now_unix};
 
+use crate::store_cases::{item, put};
 use crate::support_moto;
-
-fn item(key: Key, version: u64, data: &str) -> Item {
-    Item {
-        key,
-        version,
-        expires_at: None,
-        data: data.into(),
-    }
-}
-
-fn put(item: &Item, cond: Cond) -> WriteOp {
-    WriteOp::Put {
-        item: item.clone(),
-        cond,
-    }
-}
 
 #[tokio::test]
 async fn create_table_is_idempotent_and_turns_on_ttl() {
@@ -62,10 +47,10 @@ async fn create_table_is_idempotent_and_turns_on_ttl() {
 #[tokio::test]
 async fn items_have_the_documented_attributes() {
     let (store, _) = support_moto::store("layout").await;
-    let live = item(Key::instance("i-1"), 7, r#"{"a":1}"#);
+    let live = item(&Key::instance("i-1"), 7, r#"{"a":1}"#);
     let tomb = Item {
         expires_at: Some(now_unix() + 600),
-        ..item(Key::binding("i-1", "b"), 2, "{}")
+        ..item(&Key::binding("i-1", "b"), 2, "{}")
     };
     store
         .write(vec![put(&live, Cond::Absent), put(&tomb, Cond::Absent)])
@@ -108,8 +93,8 @@ async fn items_have_the_documented_attributes() {
 #[tokio::test]
 async fn each_method_makes_one_api_call() {
     let (store, log) = support_moto::store("calls").await;
-    let meta = item(Key::instance("i-1"), 1, "m");
-    let bind = item(Key::binding("i-1", "b"), 1, "b");
+    let meta = item(&Key::instance("i-1"), 1, "m");
+    let bind = item(&Key::binding("i-1", "b"), 1, "b");
     let check = |cond| WriteOp::Check {
         key: meta.key.clone(),
         cond,
@@ -153,7 +138,7 @@ async fn query_follows_pages() {
     let (store, log) = support_moto::store("pages").await;
     let big = "x".repeat(350_000);
     let items: Vec<_> = (0..3)
-        .map(|n| item(Key::binding("i-1", &format!("b{n}")), 1, &big))
+        .map(|n| item(&Key::binding("i-1", &format!("b{n}")), 1, &big))
         .collect();
     for it in &items {
         store.write(vec![put(it, Cond::Absent)]).await.unwrap();
@@ -168,7 +153,7 @@ async fn failures_name_operation_and_table_but_not_data() {
     let (client, _) = support_moto::client();
     let table = support_moto::table_name("missing");
     let store = DynamoStore::new(client.clone(), table.clone());
-    let secretish = item(Key::instance("i-1"), 1, "payload-that-must-not-leak");
+    let secretish = item(&Key::instance("i-1"), 1, "payload-that-must-not-leak");
     let cases = [
         ("GetItem", store.get(&secretish.key).await.map(|_| ())),
         ("Query", store.query(&secretish.key.pk).await.map(|_| ())),
@@ -182,7 +167,7 @@ async fn failures_name_operation_and_table_but_not_data() {
                 .write(vec![
                     put(&secretish, Cond::Absent),
                     put(
-                        &item(Key::binding("i-1", "b"), 1, "payload-that-must-not-leak"),
+                        &item(&Key::binding("i-1", "b"), 1, "payload-that-must-not-leak"),
                         Cond::Absent,
                     ),
                 ])
@@ -227,7 +212,7 @@ async fn from_env_reaches_an_emulator_endpoint() {
     let table = support_moto::table_name("from_env");
     let store = DynamoStore::from_env(table, Some(support_moto::endpoint().to_owned())).await;
     store.create_table().await.unwrap();
-    let meta = item(Key::instance("i-1"), 1, "m");
+    let meta = item(&Key::instance("i-1"), 1, "m");
     store.write(vec![put(&meta, Cond::Absent)]).await.unwrap();
     assert_eq!(store.get(&meta.key).await.unwrap(), Some(meta));
     assert_eq!(store.kind(), "dynamodb");
