@@ -215,17 +215,20 @@ pub async fn send(router: &axum::Router, req: Request<Body>) -> (StatusCode, Hea
         .await
         .expect("body")
         .to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "non-JSON body ({status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
-    };
-    (status, headers, body)
+    (status, headers, json_body(status, &bytes))
+}
+
+/// An answer's body as JSON (`Null` when empty); any other body fails the test.
+pub fn json_body(status: impl std::fmt::Display, bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or_else(|_| {
+        panic!(
+            "non-JSON body ({status}): {}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
 }
 
 pub fn basic(user: &str, password: &str) -> String {

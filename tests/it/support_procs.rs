@@ -291,16 +291,7 @@ impl Cluster {
         let resp = req.send().await.expect("broker answers");
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "non-JSON body ({status}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
+        let body = crate::support::json_body(status, &bytes);
         Reply { status, body }
     }
 
