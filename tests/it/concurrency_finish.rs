@@ -12,9 +12,10 @@ use osb_sacloud::app;
 use osb_sacloud::sacloud::simulator::Simulator;
 use osb_sacloud::store::memory::MemoryStore;
 use osb_sacloud::store::{Cond, Item, Key, Result, Store, WriteOp};
+use serde_json::Value;
 
 use crate::support::*;
-use crate::support_dedicated::binding_path;
+use crate::support_dedicated::{MARIADB_KIND, bind, binding_path};
 
 /// A memory store in which a binding of the instance changes just before each of the first
 /// `races` writes that would tombstone the instance, as if an unbind's write landed first.
@@ -121,13 +122,7 @@ async fn deprovision_through_races(
 async fn bound_instance(h: &Harness, id: &str) -> String {
     h.ready_instance(id, MARIADB, MARIADB_10G).await;
     let binding = format!("{id}-b");
-    let (status, _, body) = h
-        .call(
-            Method::PUT,
-            &binding_path(id, &binding),
-            Some(bind_body(MARIADB, MARIADB_10G)),
-        )
-        .await;
+    let (status, body) = bind(h, id, &binding, MARIADB_KIND, Value::Null).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     binding
 }

@@ -4,10 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-fn binding_path(id: &str, binding: &str) -> String {
-    format!("/v2/service_instances/{id}/service_bindings/{binding}")
-}
+use crate::support_dedicated::{MARIADB_KIND, bind, binding_path};
 
 fn unbind_query(service: &str, plan: &str) -> String {
     format!("?service_id={service}&plan_id={plan}")
@@ -36,13 +33,7 @@ async fn bind_during_provisioning_is_422_concurrency_error() {
     let h = Harness::start().await;
     let id = new_id("bindearly");
     h.provision(&id, MARIADB, MARIADB_10G).await;
-    let (status, _, body) = h
-        .call(
-            Method::PUT,
-            &binding_path(&id, "b"),
-            Some(bind_body(MARIADB, MARIADB_10G)),
-        )
-        .await;
+    let (status, body) = bind(&h, &id, "b", MARIADB_KIND, Value::Null).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "ConcurrencyError");
 }
@@ -50,13 +41,7 @@ async fn bind_during_provisioning_is_422_concurrency_error() {
 #[tokio::test]
 async fn bind_of_unknown_instance_or_bad_body_creates_nothing() {
     let h = Harness::start().await;
-    let (status, _, body) = h
-        .call(
-            Method::PUT,
-            &binding_path("nope", "b"),
-            Some(bind_body(MARIADB, MARIADB_10G)),
-        )
-        .await;
+    let (status, body) = bind(&h, "nope", "b", MARIADB_KIND, Value::Null).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let id = new_id("bindbad");
     h.ready_instance(&id, MARIADB, MARIADB_10G).await;
@@ -236,13 +221,7 @@ async fn fake_mode_refuses_dedicated_binds_for_appliances_off_this_machine() {
     let id = new_id("offhost");
     h.ready_instance(&id, MARIADB, MARIADB_10G).await;
     let started = std::time::Instant::now();
-    let (status, _, body) = h
-        .call(
-            Method::PUT,
-            &binding_path(&id, "b"),
-            Some(bind_body(MARIADB, MARIADB_10G)),
-        )
-        .await;
+    let (status, body) = bind(&h, &id, "b", MARIADB_KIND, Value::Null).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     let description = body["description"].as_str().unwrap();
     assert!(
@@ -286,13 +265,7 @@ async fn deprovision_tombstones_every_binding_even_past_one_transaction() {
     let id = new_id("many");
     h.ready_instance(&id, MARIADB, MARIADB_10G).await;
     for n in 0..95 {
-        let (status, _, body) = h
-            .call(
-                Method::PUT,
-                &binding_path(&id, &format!("b{n}")),
-                Some(bind_body(MARIADB, MARIADB_10G)),
-            )
-            .await;
+        let (status, body) = bind(&h, &id, &format!("b{n}"), MARIADB_KIND, Value::Null).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let (status, _) = h.deprovision(&id, MARIADB, MARIADB_10G).await;
