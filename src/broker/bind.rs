@@ -205,7 +205,6 @@ impl Broker {
                     && let Some(endpoint) = &record.endpoint
                 {
                     return Ok(dedicated_view(
-                        instance,
                         &record,
                         &current_endpoint(instance, endpoint),
                         password,
@@ -261,9 +260,7 @@ impl Broker {
             self.settle_lost_save(&mut record, &admin, &username)
                 .await?;
         }
-        Ok(dedicated_view(
-            instance, &record, &endpoint, password, &engine,
-        ))
+        Ok(dedicated_view(&record, &endpoint, password, &engine))
     }
 
     /// The final save lost a race. Usually another request finished the same binding (same
@@ -358,7 +355,6 @@ impl Broker {
             (Mode::Dedicated, Some(endpoint)) => {
                 let password = self.open_password(&record)?;
                 Ok(dedicated_view(
-                    &instance,
                     &record,
                     &current_endpoint(&instance, endpoint),
                     password,
@@ -555,7 +551,6 @@ fn current_endpoint(instance: &InstanceRecord, stored: &Endpoint) -> Endpoint {
 }
 
 fn dedicated_view(
-    _instance: &InstanceRecord,
     record: &BindingRecord,
     endpoint: &Endpoint,
     password: Secret,
