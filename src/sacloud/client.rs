@@ -2,13 +2,22 @@
 //! backoff, and turning answers into JSON or an [`Error`]. The appliance calls themselves are in
 //! [`super::database`].
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client as HyperClient, ResponseFuture};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
 use super::error::Error;
@@ -20,7 +29,14 @@ use crate::secret::Secret;
 pub const DEFAULT_ROOT_URL: &str = "https://secure.sakura.ad.jp/cloud/zone";
 /// The path between the zone and the resource.
 const API_SUFFIX: &str = "/api/cloud/1.1";
-const USER_AGENT: &str = concat!("osb-sacloud/", env!("CARGO_PKG_VERSION"));
+const USER_AGENT_VALUE: &str = concat!("osb-sacloud/", env!("CARGO_PKG_VERSION"));
+/// Without it, 64-bit ids come back as strings.
+const BIGINT_AS_INT: &str = "X-Sakura-Bigint-As-Int";
+/// What the `http` crate refuses in a query: controls, space, `"`, `#`, `<`, `>` (and DEL). `%`
+/// stays as it is, so escapes already in the query are not escaped again.
+const QUERY_REFUSED: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+/// How long an unused pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// How to reach and pace the API. `Debug` shows the token and secret as `***`.
 #[derive(Debug, Clone)]
@@ -67,21 +83,75 @@ pub(crate) enum Retry {
 }
 
 /// A SAKURA Cloud API client. Cheap to clone; clones share the connection pool, the rate limit
-/// and the call counter.
+/// and the call counter. `Debug` shows neither the token nor the secret.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    /// Built on the first call: building it reads the system's root certificates, a few
-    /// milliseconds that a broker answering its catalog or polls from its store never needs.
-    http: OnceLock<Result<reqwest::Client, Error>>,
+    /// Built on the first call: building it for HTTPS reads the system's root certificates, a
+    /// few milliseconds that a broker answering its catalog or polls from its store never needs.
+    pool: OnceLock<Result<Pool, Error>>,
     cfg: ClientConfig,
+    /// The root without a trailing `/`, checked to be an http(s) URL.
     root: String,
+    /// `Basic base64(token:secret)`, marked sensitive so that no HTTP-level log prints it.
+    auth: HeaderValue,
     limiter: RateLimiter,
     calls: AtomicU64,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("root", &self.root)
+            .field("cfg", &self.cfg)
+            .field("pool_built", &self.pool.get().is_some())
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection pool: plain HTTP for an `http://` root (the simulator, where there are no
+/// certificates to load), rustls with the system's root certificates otherwise.
+enum Pool {
+    Plain(HyperClient<HttpConnector, Full<Bytes>>),
+    Tls(HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl Pool {
+    fn build(https: bool, connect_timeout: Duration) -> Result<Pool, Error> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE);
+        if !https {
+            return Ok(Pool::Plain(builder.build(tcp)));
+        }
+        tcp.enforce_http(false);
+        let tls = HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| {
+                Error::Transport(format!(
+                    "could not load the system's root certificates: {e}"
+                ))
+            })?
+            .https_only()
+            .enable_http1()
+            .wrap_connector(tcp);
+        Ok(Pool::Tls(builder.build(tls)))
+    }
+
+    fn request(&self, req: Request<Full<Bytes>>) -> ResponseFuture {
+        match self {
+            Pool::Plain(c) => c.request(req),
+            Pool::Tls(c) => c.request(req),
+        }
+    }
 }
 
 impl Client {
@@ -89,19 +159,28 @@ impl Client {
     /// TLS) is set up on the first call, whose error says so if it cannot be.
     pub fn new(cfg: ClientConfig) -> Result<Client, Error> {
         let root = cfg.root_url.trim_end_matches('/').to_owned();
-        match reqwest::Url::parse(&root) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(Error::Transport(format!(
-                    "invalid SAKURA Cloud API root URL {root:?}"
-                )));
-            }
+        let valid = root.parse::<Uri>().is_ok_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+        if !valid {
+            return Err(Error::Transport(format!(
+                "invalid SAKURA Cloud API root URL {root:?}"
+            )));
         }
+        let credentials = format!(
+            "{}:{}",
+            cfg.access_token.expose(),
+            cfg.access_token_secret.expose()
+        );
+        let mut auth = HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials)))
+            .map_err(|_| Error::Transport("the access token cannot be sent".into()))?;
+        auth.set_sensitive(true);
         Ok(Client {
             inner: Arc::new(Inner {
-                http: OnceLock::new(),
+                pool: OnceLock::new(),
                 limiter: RateLimiter::new(cfg.rate_limit_per_sec),
                 root,
+                auth,
                 cfg,
                 calls: AtomicU64::new(0),
             }),
@@ -109,23 +188,11 @@ impl Client {
     }
 
     /// The connection pool, built on first use and shared by all clones.
-    fn http(&self) -> Result<&reqwest::Client, Error> {
-        let built = self.inner.http.get_or_init(|| {
-            let mut headers = HeaderMap::new();
-            // Without it, 64-bit ids come back as strings.
-            headers.insert("X-Sakura-Bigint-As-Int", HeaderValue::from_static("1"));
-            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-            let timeout = self.inner.cfg.timeout;
-            let mut builder = reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .default_headers(headers)
-                .timeout(timeout)
-                .connect_timeout(timeout.min(Duration::from_secs(10)));
-            if self.inner.root.starts_with("http://") {
-                // A plain-HTTP API (the simulator) needs no root certificates.
-                builder = builder.tls_certs_only(std::iter::empty());
-            }
-            builder.build().map_err(|e| Error::transport(&e))
+    fn pool(&self) -> Result<&Pool, Error> {
+        let inner = &self.inner;
+        let built = inner.pool.get_or_init(|| {
+            let connect_timeout = inner.cfg.timeout.min(Duration::from_secs(10));
+            Pool::build(!inner.root.starts_with("http://"), connect_timeout)
         });
         built.as_ref().map_err(Clone::clone)
     }
@@ -170,13 +237,20 @@ impl Client {
             path_escape(zone)
         );
         if let Some(q) = query {
+            // SAKURA's own client puts the find condition's JSON raw after `?` (its string
+            // values are already escaped, by `path_escape`). The `http` crate refuses a few of
+            // those bytes in a query, `"` above all, so exactly those are percent-encoded; the
+            // API decodes the query once and reads the Go client's bytes.
             url.push('?');
-            url.push_str(q);
+            url.extend(utf8_percent_encode(q, QUERY_REFUSED));
         }
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| Error::Transport(format!("cannot build a request URL for {path}")))?;
         let body = body.map(Bytes::from);
         let mut attempt = 0;
         loop {
-            let result = self.attempt(&method, &url, body.clone()).await;
+            let result = self.attempt(&method, &uri, body.clone()).await;
             let retryable = match &result {
                 Ok(_) => false,
                 Err(Error::Api { status, .. }) => {
@@ -202,31 +276,100 @@ impl Client {
         }
     }
 
-    /// One HTTP request, after waiting for the rate limit.
+    /// One HTTP request, after waiting for the rate limit; the whole call, answer body
+    /// included, must finish within the configured timeout.
     async fn attempt(
         &self,
         method: &Method,
-        url: &str,
+        uri: &Uri,
         body: Option<Bytes>,
     ) -> Result<Bytes, Error> {
         let inner = &self.inner;
-        let http = self.http()?;
+        let pool = self.pool()?;
         inner.limiter.acquire().await;
         inner.calls.fetch_add(1, Ordering::Relaxed);
-        let mut req = http.request(method.clone(), url).basic_auth(
-            inner.cfg.access_token.expose(),
-            Some(inner.cfg.access_token_secret.expose()),
-        );
-        if let Some(body) = body {
-            req = req.header(CONTENT_TYPE, "application/json").body(body);
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(uri.clone())
+            .header(ACCEPT, "application/json")
+            .header(BIGINT_AS_INT, "1")
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if body.is_some() {
+            req = req.header(CONTENT_TYPE, "application/json");
         }
-        let resp = req.send().await.map_err(|e| Error::transport(&e))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| Error::transport(&e))?;
+        let req = req
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| Error::Transport(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let resp = pool.request(req).await.map_err(|e| Error::transport(&e))?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::broken_body(&e))?
+                .to_bytes();
+            Ok::<_, Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(inner.cfg.timeout, exchange)
+            .await
+            .map_err(|_| Error::Transport("timed out".into()))??;
         if matches!(status, 200 | 201 | 202 | 204) {
             Ok(bytes)
         } else {
             Err(Error::from_response(status, &bytes))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(root: &str) -> ClientConfig {
+        ClientConfig::new(root, Secret::new("tok-abc"), Secret::new("sec-xyz"))
+    }
+
+    #[test]
+    fn only_http_and_https_roots_are_accepted() {
+        for bad in [
+            "not a url",
+            "ftp://example.com/cloud/zone",
+            "/cloud/zone",
+            "",
+        ] {
+            assert!(Client::new(config(bad)).is_err(), "{bad:?}");
+        }
+        for good in [DEFAULT_ROOT_URL, "http://127.0.0.1:1/cloud/zone/"] {
+            assert!(Client::new(config(good)).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let client = Client::new(config(DEFAULT_ROOT_URL)).unwrap();
+        let text = format!("{client:?}");
+        assert!(
+            !text.contains("tok-abc") && !text.contains("sec-xyz"),
+            "{text}"
+        );
+        let encoded = BASE64.encode("tok-abc:sec-xyz");
+        assert!(!text.contains(&encoded), "{text}");
+        assert!(client.inner.auth.is_sensitive());
+    }
+
+    #[tokio::test]
+    async fn the_tls_pool_builds_with_the_one_crypto_provider() {
+        // Panics if the TLS stack cannot pick its crypto provider on its own; on a machine
+        // without root certificates it is an error that says so instead.
+        match Pool::build(true, Duration::from_secs(1)) {
+            Ok(pool) => assert!(matches!(pool, Pool::Tls(_))),
+            Err(e) => assert!(e.to_string().contains("root certificates"), "{e}"),
+        }
+        assert!(matches!(
+            Pool::build(false, Duration::from_secs(1)),
+            Ok(Pool::Plain(_))
+        ));
     }
 }

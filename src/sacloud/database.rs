@@ -1,7 +1,7 @@
 //! The database appliance calls (`/appliance` with `Class: database`), one method per API
 //! operation. Each says which HTTP call it makes and whether it may be retried.
 
-use reqwest::Method;
+use http::Method;
 
 use super::client::{Client, Retry};
 use super::error::Error;

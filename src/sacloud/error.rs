@@ -76,27 +76,34 @@ impl Error {
         }
     }
 
-    /// A transport failure, described by its kind and the error's whole source chain (reqwest's
-    /// own message is often just "error sending request"). The URL is left out on purpose.
-    pub(crate) fn transport(err: &reqwest::Error) -> Error {
-        let mut msg = if err.is_timeout() {
-            "timed out"
-        } else if err.is_connect() {
+    /// A call that got no answer: connection refused or dropped, TLS refused. Described by its
+    /// kind and the error's whole source chain (the client's own message is often just "client
+    /// error (Connect)"). The URL and the request's headers are never part of it.
+    pub(crate) fn transport(err: &hyper_util::client::legacy::Error) -> Error {
+        let kind = if err.is_connect() {
             "could not connect"
-        } else if err.is_body() || err.is_decode() {
-            "broken response body"
         } else {
             "request failed"
-        }
-        .to_owned();
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            source = s.source();
-        }
-        Error::Transport(msg)
+        };
+        Error::Transport(with_sources(kind, err))
     }
+
+    /// An answer whose body broke off before its end.
+    pub(crate) fn broken_body(err: &(dyn std::error::Error + 'static)) -> Error {
+        Error::Transport(with_sources("broken response body", err))
+    }
+}
+
+/// `kind: error: source: source...`.
+fn with_sources(kind: &str, err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = format!("{kind}: {err}");
+    let mut source = err.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
 }
 
 /// At most 200 printable characters of a body, for messages.

@@ -11,12 +11,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use http::{Method, StatusCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
 use crate::support::{MARIADB, MARIADB_10G, PASSWORD, TOKEN, TOKEN_SECRET, USER, provision_body};
+use crate::support_http::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_osb-sacloud");
 const INSTANCES: usize = 6;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Method, StatusCode};
 use osb_sacloud::store::{Key, Store};
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::binder_support::{mariadb_url, unique_name};

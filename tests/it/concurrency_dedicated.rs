@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Method, StatusCode};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::store::Key;
-use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::binder_support::{mariadb_url, unique_name, user_exists};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use http::{Method, StatusCode};
 use osb_sacloud::sacloud::simulator::{CREATED, DELETED, RouteFaults, Timings};
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::*;

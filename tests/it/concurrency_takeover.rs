@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use http::{Method, StatusCode};
 use osb_sacloud::sacloud::simulator::{CREATED, DELETED, RouteFaults, Timings};
 use osb_sacloud::store::Key;
-use reqwest::{Method, StatusCode};
 
 use crate::support::*;
 use crate::support_procs::{Cluster, all_at_once};

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use http::{Method, StatusCode};
 use osb_sacloud::sacloud::simulator::CREATED;
 use osb_sacloud::store::Key;
-use reqwest::{Method, StatusCode};
 
 use crate::support::*;
 use crate::support_dedicated::binding_path;

@@ -1,5 +1,5 @@
 //! Capturing everything that is logged on this thread, at every level, as the text an operator
-//! would read: the broker's own lines, the simulator's, and the TRACE output of hyper, reqwest
+//! would read: the broker's own lines, the simulator's, and the TRACE output of hyper
 //! and sqlx underneath.
 
 use std::future::Future;

@@ -132,7 +132,7 @@ fn no_secret_reaches_the_logs_over_whole_lifecycles() {
     }
     assert!(logs.contains(" TRACE "), "the capture has no TRACE lines");
     assert!(
-        logs.contains("hyper") || logs.contains("reqwest"),
+        logs.contains("hyper"),
         "the capture has nothing from the HTTP stack"
     );
     // Two creates and two rotations, each with its own admin password.

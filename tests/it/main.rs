@@ -47,6 +47,7 @@ mod store_file;
 mod store_suite;
 mod support;
 mod support_dedicated;
+mod support_http;
 mod support_lambda;
 mod support_moto;
 mod support_procs;

@@ -145,9 +145,9 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
     let addr = listener.local_addr().unwrap();
     let router = h.app.router.clone();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = reqwest::Client::new();
+    let http = crate::support_http::Client::new();
     let base = format!("http://{addr}");
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+    let call = |method: http::Method, path: String, body: Option<Value>| {
         let mut req = http
             .request(method, format!("{base}{path}"))
             .basic_auth(USER, Some(PASSWORD))
@@ -161,7 +161,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
             (status, resp.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let (status, catalog) = call(reqwest::Method::GET, "/v2/catalog".into(), None).await;
+    let (status, catalog) = call(http::Method::GET, "/v2/catalog".into(), None).await;
     assert_eq!(status, 200);
     assert_eq!(catalog["services"].as_array().unwrap().len(), 2);
     for (service, plan, scheme) in [
@@ -170,7 +170,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
     ] {
         let id = new_id("life");
         let (status, body) = call(
-            reqwest::Method::PUT,
+            http::Method::PUT,
             format!("/v2/service_instances/{id}?accepts_incomplete=true"),
             Some(provision_body(service, plan)),
         )
@@ -179,7 +179,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
         let binding = format!("/v2/service_instances/{id}/service_bindings/b");
         let (status, body) = call(
-            reqwest::Method::PUT,
+            http::Method::PUT,
             binding.clone(),
             Some(bind_body(service, plan)),
         )
@@ -187,7 +187,7 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         assert_eq!(status, 201, "{body}");
         assert_credentials(&body["credentials"], scheme);
         let (status, _) = call(
-            reqwest::Method::DELETE,
+            http::Method::DELETE,
             format!("{binding}{}", unbind_query(service, plan)),
             None,
         )
@@ -196,10 +196,10 @@ async fn full_lifecycle_over_a_real_socket_for_both_engines() {
         let delete = format!(
             "/v2/service_instances/{id}?accepts_incomplete=true&service_id={service}&plan_id={plan}"
         );
-        let (status, _) = call(reqwest::Method::DELETE, delete.clone(), None).await;
+        let (status, _) = call(http::Method::DELETE, delete.clone(), None).await;
         assert_eq!(status, 202);
         assert_eq!(poll_over_socket(&call, &id).await, "succeeded");
-        let (status, _) = call(reqwest::Method::DELETE, delete, None).await;
+        let (status, _) = call(http::Method::DELETE, delete, None).await;
         assert_eq!(status, 410);
     }
     assert!(h.sim.appliances().is_empty());
@@ -239,12 +239,12 @@ async fn fake_mode_refuses_dedicated_binds_for_appliances_off_this_machine() {
 /// Poll `last_operation` through `call` until it leaves "in progress"; the final state.
 async fn poll_over_socket<F, Fut>(call: &F, id: &str) -> String
 where
-    F: Fn(reqwest::Method, String, Option<Value>) -> Fut,
+    F: Fn(http::Method, String, Option<Value>) -> Fut,
     Fut: std::future::Future<Output = (u16, Value)>,
 {
     for _ in 0..300 {
         let (_, body) = call(
-            reqwest::Method::GET,
+            http::Method::GET,
             format!("/v2/service_instances/{id}/last_operation"),
             None,
         )

@@ -1,7 +1,7 @@
 //! The simulator on the wire, through a plain HTTP client: the shapes and quirks of its
 //! answers, ids as strings or numbers, the error JSON, and validation of creates and updates.
 
-use reqwest::Method;
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::support_sacloud::*;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use http::Method;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support_sacloud::*;

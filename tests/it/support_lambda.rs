@@ -28,7 +28,7 @@ impl Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        let http = reqwest::Client::new();
+        let http = crate::support_http::Client::new();
         for _ in 0..200 {
             if http
                 .get(format!("{}/moto-api/", moto.endpoint))

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use http::{Method, StatusCode};
 use osb_sacloud::sacloud::simulator::{Simulator, SimulatorConfig};
 use osb_sacloud::store::dynamodb::DynamoStore;
 use osb_sacloud::store::{Key, Store};
-use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::NamedTempFile;
 
@@ -175,7 +175,7 @@ pub struct Cluster {
     pub table: String,
     procs: Vec<BrokerProc>,
     next: AtomicUsize,
-    http: reqwest::Client,
+    http: crate::support_http::Client,
 }
 
 impl Cluster {
@@ -245,7 +245,7 @@ impl Cluster {
         })
         .await
         .expect("brokers start");
-        let http = reqwest::Client::builder()
+        let http = crate::support_http::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()

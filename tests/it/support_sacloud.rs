@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use http::Method;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator, SimulatorConfig, Timings};
 use osb_sacloud::sacloud::{
     Backup, Client, ClientConfig, CreateDatabase, DatabaseSettings, Engine,
 };
 use osb_sacloud::secret::Secret;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 pub const ZONE: &str = "tk1v";
@@ -118,7 +118,7 @@ pub async fn wait_instance(client: &Client, id: u64, status: &str) {
 
 /// A bare HTTP client for one simulator.
 pub struct Raw {
-    pub http: reqwest::Client,
+    pub http: crate::support_http::Client,
     pub api: String,
     pub control: String,
 }
@@ -126,7 +126,7 @@ pub struct Raw {
 impl Raw {
     pub fn new(sim: &Simulator) -> Raw {
         Raw {
-            http: reqwest::Client::new(),
+            http: crate::support_http::Client::new(),
             api: format!("{}/{ZONE}/api/cloud/1.1", sim.root_url()),
             control: format!("http://{}/_simulator", sim.addr()),
         }
