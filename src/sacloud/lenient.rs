@@ -1,7 +1,7 @@
 //! Deserialisers for the shapes the API is known to mix up: ids and ports as strings or numbers,
 //! `""` or `[]` where an object or a list belongs, `null` almost anywhere. Each one accepts what
-//! SAKURA Cloud has been seen to send (see the reference, section 2.4) and maps nonsense to "absent"
-//! rather than failing the whole read.
+//! SAKURA Cloud has been seen to send and maps nonsense to "absent" rather than failing the whole
+//! read.
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};

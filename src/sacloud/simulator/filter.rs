@@ -1,9 +1,10 @@
 //! The find condition of `GET /appliance?{json}`: the JSON comes raw after `?` (no `q=`), and the
 //! whole query is percent-decoded once, which is why clients path-escape string values inside it.
 //!
-//! Filter semantics (reference §2.1): a string is a partial match, its space-separated words
-//! ANDed; an array is an exact match, its members ORed. `Tags.Name` is exact: a flat array means
-//! all these tags (AND), an array of arrays means any of these groups. Unknown keys are ignored.
+//! Filter semantics, as the real API applies them: a string is a partial match, its
+//! space-separated words ANDed; an array is an exact match, its members ORed. `Tags.Name` is
+//! exact: a flat array means all these tags (AND), an array of arrays means any of these groups.
+//! Unknown keys are ignored.
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
