@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
 use super::{Broker, Error, new_token, random_alnum};
 use crate::catalog::UpdateParams;
-use crate::sacloud::{Backup, DatabaseSettings};
+use crate::sacloud::{Backup, DatabaseSettings, SettingsChange};
 use crate::secret::Secret;
 use crate::store::now_unix;
 
@@ -165,9 +165,15 @@ impl Broker {
         };
         let update = record.operation.update.clone().unwrap_or_default();
         let settings = merged_settings(db.settings, &update);
+        let doc = db.settings_doc.with_change(&SettingsChange {
+            port: settings.port,
+            source_networks: Some(settings.source_networks),
+            backup: settings.backup,
+            user_password: Some(settings.user_password),
+        });
         if let Err(e) = self
             .sakura
-            .update_settings(&record.zone, id, &settings, &hash)
+            .update_settings(&record.zone, id, &doc, Some(&hash))
             .await
         {
             let why = if e.is_conflict() {

@@ -5,7 +5,7 @@ use http::Method;
 
 use super::client::{Client, Retry};
 use super::error::Error;
-use super::model::{CreateDatabase, Database, DatabaseSettings, DatabaseStatus};
+use super::model::{CreateDatabase, Database, DatabaseStatus, SettingsDoc};
 use super::naked::{ApplianceEnvelope, FindEnvelope, StatusEnvelope};
 use super::request::{CreateEnvelope, FindQuery, ShutdownBody, UpdateEnvelope};
 
@@ -93,14 +93,16 @@ impl Client {
         Ok(DatabaseStatus::from_naked(env))
     }
 
-    /// `PUT /appliance/{id}` with `Settings.DBConf` and the `SettingsHash` last read; a stale
-    /// hash answers 409. The new settings take effect after [`Client::apply_config`].
+    /// `PUT /appliance/{id}` with `Settings` whole, as the API replaces them (build `settings`
+    /// from the read with [`crate::sacloud::SettingsDoc::with_change`]), and the `SettingsHash`
+    /// last read if given: a stale hash answers 409; without one the update is not checked.
+    /// The new settings take effect after [`Client::apply_config`].
     pub async fn update_settings(
         &self,
         zone: &str,
         id: u64,
-        settings: &DatabaseSettings,
-        settings_hash: &str,
+        settings: &SettingsDoc,
+        settings_hash: Option<&str>,
     ) -> Result<Database, Error> {
         let body = to_json(&UpdateEnvelope::new(settings, settings_hash))?;
         let env: ApplianceEnvelope = self

@@ -17,4 +17,7 @@ mod parse_tests;
 
 pub use client::{Client, ClientConfig, DEFAULT_ROOT_URL};
 pub use error::Error;
-pub use model::{Backup, CreateDatabase, Database, DatabaseSettings, DatabaseStatus, Engine};
+pub use model::{
+    Backup, CreateDatabase, Database, DatabaseSettings, DatabaseStatus, Engine, SettingsChange,
+    SettingsDoc,
+};

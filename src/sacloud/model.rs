@@ -2,8 +2,12 @@
 //! and a settings update send, and the status answer. Parsing of the wire shapes lives in
 //! [`super::naked`]; this module only picks and maps fields.
 
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+
 use super::error::Error;
-use super::naked::{NakedDatabase, NakedDbConf, StatusEnvelope};
+use super::naked::{NakedDatabase, NakedDbConf, StatusEnvelope, settings_view};
 use crate::secret::Secret;
 
 /// The database engine of an appliance (`Remark.DBConf.Common.DatabaseName`).
@@ -68,9 +72,132 @@ pub struct Database {
     pub ip_address: Option<String>,
     pub network_mask_len: Option<u8>,
     pub default_route: Option<String>,
-    /// `Settings.DBConf`.
+    /// `Settings.DBConf`, the members the broker reads.
     pub settings: DatabaseSettings,
+    /// `Settings` whole, for an update to send back (see [`SettingsDoc::with_change`]).
+    pub settings_doc: SettingsDoc,
     pub settings_hash: Option<String>,
+}
+
+/// `Settings` of an appliance as read, kept whole so that an update sends back what it does not change. `Debug` hides it (it holds passwords).
+///
+/// A settings update replaces `Settings` wholesale: a member left out is cleared (no `Backup`
+/// turns backups off, no `ServicePort` means the engine's default port, no `SourceNetwork`
+/// allows everyone), and members this crate does not model (`WebUI`, `ReplicaUser`,
+/// `Replication`, `Interfaces`, `MonitoringSuite`...) would be lost. So an update starts from
+/// the document read and changes only what it means to.
+#[derive(Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct SettingsDoc(Value);
+
+/// What an update changes in [`SettingsDoc`]; `None` leaves a field as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsChange {
+    /// `Settings.DBConf.Common.ServicePort`.
+    pub port: Option<u16>,
+    /// `Settings.DBConf.Common.SourceNetwork`; empty = allow all (sent as `["0.0.0.0/0"]`, as SAKURA's client does).
+    pub source_networks: Option<Vec<String>>,
+    /// Replaces `Rotate`, `Time` and `DayOfWeek` of `Settings.DBConf.Backup`; other members (such as `Connect`) stay as read.
+    pub backup: Option<Backup>,
+    /// `Settings.DBConf.Common.UserPassword`.
+    pub user_password: Option<Secret>,
+}
+
+impl fmt::Debug for SettingsDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SettingsDoc(***)")
+    }
+}
+
+impl From<Value> for SettingsDoc {
+    fn from(value: Value) -> Self {
+        SettingsDoc(value)
+    }
+}
+
+impl SettingsDoc {
+    /// The document as JSON, passwords included.
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+
+    /// The document to send in an update: as read, with `change` applied. Members the API
+    /// sends in more than one shape go back in the one SAKURA's own client sends: `ServicePort`
+    /// as a number (`"5432"` becomes `5432`, `""` is left out), `SourceNetwork` as a list
+    /// (`""` or `[]` becomes `["0.0.0.0/0"]`), and a `Backup` of `[]` (backups off) is left out.
+    pub fn with_change(&self, change: &SettingsChange) -> SettingsDoc {
+        let mut doc = match &self.0 {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        let db_conf = object_member(&mut doc, "DBConf");
+        if db_conf.get("Backup").is_some_and(|b| !b.is_object()) {
+            db_conf.remove("Backup");
+        }
+        if let Some(b) = &change.backup {
+            let backup = object_member(db_conf, "Backup");
+            backup.insert("Rotate".into(), json!(b.rotate));
+            backup.insert("Time".into(), json!(b.time));
+            backup.insert("DayOfWeek".into(), json!(b.day_of_week));
+        }
+        let common = object_member(db_conf, "Common");
+        match common.get("ServicePort") {
+            Some(Value::String(s)) => match s.trim().parse::<u16>() {
+                Ok(port) => {
+                    common.insert("ServicePort".into(), json!(port));
+                }
+                Err(_) if s.trim().is_empty() => {
+                    common.remove("ServicePort");
+                }
+                Err(_) => {}
+            },
+            Some(Value::Null) => {
+                common.remove("ServicePort");
+            }
+            _ => {}
+        }
+        if let Some(port) = change.port {
+            common.insert("ServicePort".into(), json!(port));
+        }
+        let networks = match &change.source_networks {
+            Some(list) => Some(list.clone()),
+            None => match common.get("SourceNetwork") {
+                None => None,
+                Some(Value::Array(items)) if !items.is_empty() => None,
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(vec![s.trim().to_owned()]),
+                // `""`, `[]`, `null`: allow all.
+                Some(_) => Some(Vec::new()),
+            },
+        };
+        if let Some(list) = networks {
+            let list = if list.is_empty() {
+                vec![ALLOW_ALL.to_owned()]
+            } else {
+                list
+            };
+            common.insert("SourceNetwork".into(), json!(list));
+        }
+        if let Some(password) = &change.user_password {
+            common.insert("UserPassword".into(), json!(password.expose()));
+        }
+        SettingsDoc(Value::Object(doc))
+    }
+}
+
+/// The object member `key` of `map`, made an empty object if it is missing or not an object.
+fn object_member<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = map
+        .entry(key)
+        .and_modify(|v| {
+            if !v.is_object() {
+                *v = Value::Object(Map::new());
+            }
+        })
+        .or_insert_with(|| Value::Object(Map::new()));
+    match slot {
+        Value::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
 }
 
 /// `Settings.DBConf`: what a create sends and a settings update replaces.
@@ -171,11 +298,15 @@ impl TryFrom<NakedDatabase> for Database {
                 .or(first_if.ip_address),
             network_mask_len: network.network_mask_len.or(if_subnet.network_mask_len),
             default_route: network.default_route.or(if_subnet.default_route),
-            settings: n
-                .settings
+            settings: settings_view(&n.settings.0)
+                .map_err(|e| Error::Parse(format!("Settings: {e}")))?
                 .and_then(|s| s.db_conf)
                 .map(settings_from_naked)
                 .unwrap_or_default(),
+            settings_doc: SettingsDoc(match n.settings.0 {
+                v @ Value::Object(_) => v,
+                _ => Value::Null,
+            }),
             settings_hash: n.settings_hash,
         })
     }

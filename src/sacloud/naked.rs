@@ -32,8 +32,10 @@ pub(crate) struct NakedDatabase {
     pub switch: Option<NakedId>,
     #[serde(rename = "Remark", deserialize_with = "lenient::opt_object")]
     pub remark: Option<NakedRemark>,
-    #[serde(rename = "Settings", deserialize_with = "lenient::opt_object")]
-    pub settings: Option<NakedSettings>,
+    /// Kept as sent: [`settings_view`] reads the members the broker needs, and the whole
+    /// object goes back in a settings update.
+    #[serde(rename = "Settings")]
+    pub settings: RawSettings,
     #[serde(rename = "SettingsHash", deserialize_with = "lenient::opt_string")]
     pub settings_hash: Option<String>,
     #[serde(
@@ -107,6 +109,26 @@ pub(crate) struct NakedSubnet {
     pub network_mask_len: Option<u8>,
     #[serde(rename = "DefaultRoute", deserialize_with = "lenient::opt_string")]
     pub default_route: Option<String>,
+}
+
+/// `Settings` as sent. `Debug` hides it: it holds passwords.
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct RawSettings(pub Value);
+
+impl std::fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The modelled members of `Settings`; anything but an object (`[]`, `""`, `null`) reads as
+/// `None`, and an object that does not fit is an error.
+pub(crate) fn settings_view(settings: &Value) -> Result<Option<NakedSettings>, serde_json::Error> {
+    match settings {
+        Value::Object(_) => NakedSettings::deserialize(settings).map(Some),
+        _ => Ok(None),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -297,17 +297,169 @@ fn create_body_leaves_out_an_unset_version_and_backup() {
 }
 
 #[test]
-fn update_body_carries_settings_and_hash() {
-    let mut settings = create_request().settings;
-    settings.port = Some(13306);
-    settings.source_networks = vec!["10.0.0.0/8".into()];
-    let body = serde_json::to_value(UpdateEnvelope::new(&settings, "h1")).unwrap();
+fn update_body_carries_the_whole_settings_and_an_optional_hash() {
+    let doc = parse(base()).settings_doc;
+    let body = serde_json::to_value(UpdateEnvelope::new(&doc, Some("h1"))).unwrap();
+    assert_eq!(body["Appliance"]["SettingsHash"], "h1");
+    assert_eq!(body["Appliance"]["Settings"], base()["Settings"]);
+    assert_eq!(body["Appliance"].as_object().unwrap().len(), 2);
+    let body = serde_json::to_value(UpdateEnvelope::new(&doc, None)).unwrap();
+    assert!(body["Appliance"].get("SettingsHash").is_none(), "{body}");
+}
+
+/// A read with members the crate does not model, in the shapes the API mixes up.
+fn rich() -> Value {
+    let mut v = base();
+    v["Settings"] = json!({
+        "DBConf": {
+            "Common": {"DefaultUser": "admin", "UserPassword": "pw-123", "ServicePort": "3306",
+                "SourceNetwork": "", "WebUI": "db.example.jp", "ReplicaUser": "replica",
+                "ReplicaPassword": "rp-456"},
+            "Backup": {"Rotate": 3, "Time": "01:30", "DayOfWeek": ["mon"], "Connect": "nfs://192.168.0.31/export"},
+            "Replication": {"Model": "Master-Slave", "Appliance": {"ID": 123456789012u64}},
+            "Interfaces": [{"VirtualIPAddress": "192.168.0.10"}]
+        },
+        "MonitoringSuite": {"Enabled": true}
+    });
+    v
+}
+
+#[test]
+fn the_read_keeps_settings_whole() {
+    let db = parse(rich());
+    assert_eq!(db.settings_doc.as_json(), &rich()["Settings"]);
+    assert_eq!(db.settings.port, Some(3306));
+    assert!(db.settings.source_networks.is_empty());
+    // Not an object: nothing to keep.
+    let mut v = base();
+    v["Settings"] = json!([]);
+    assert_eq!(parse(v).settings_doc, SettingsDoc::default());
+}
+
+#[test]
+fn with_change_keeps_what_it_does_not_change() {
+    let doc = parse(rich()).settings_doc;
+    let same = doc
+        .with_change(&SettingsChange::default())
+        .as_json()
+        .clone();
+    let conf = &same["DBConf"];
+    assert_eq!(conf["Common"]["WebUI"], "db.example.jp");
+    assert_eq!(conf["Common"]["ReplicaUser"], "replica");
+    assert_eq!(conf["Common"]["ReplicaPassword"], "rp-456");
+    assert_eq!(conf["Common"]["UserPassword"], "pw-123");
     assert_eq!(
-        body,
-        json!({"Appliance": {"Settings": {"DBConf": {
-            "Common": {"ServicePort": 13306, "SourceNetwork": ["10.0.0.0/8"],
-                "DefaultUser": "appuser", "UserPassword": "s3cret"},
-            "Backup": {"Rotate": 8, "Time": "00:00", "DayOfWeek": ["mon"]}}},
-            "SettingsHash": "h1"}})
+        conf["Replication"],
+        rich()["Settings"]["DBConf"]["Replication"]
     );
+    assert_eq!(
+        conf["Interfaces"],
+        rich()["Settings"]["DBConf"]["Interfaces"]
+    );
+    assert_eq!(conf["Backup"], rich()["Settings"]["DBConf"]["Backup"]);
+    assert_eq!(same["MonitoringSuite"], json!({"Enabled": true}));
+    // The API's loose shapes go back as SAKURA's client sends them.
+    assert_eq!(
+        conf["Common"]["ServicePort"], 3306,
+        "a number, not \"3306\""
+    );
+    assert_eq!(conf["Common"]["SourceNetwork"], json!(["0.0.0.0/0"]));
+}
+
+#[test]
+fn with_change_writes_what_it_changes_as_the_api_wants_it() {
+    let doc = parse(rich()).settings_doc;
+    let changed = doc.with_change(&SettingsChange {
+        port: Some(13306),
+        source_networks: Some(vec!["10.0.0.0/8".into(), "192.168.1.5".into()]),
+        backup: Some(Backup {
+            rotate: 8,
+            time: "23:45".into(),
+            day_of_week: vec!["sun".into(), "sat".into()],
+        }),
+        user_password: Some(Secret::new("new-pw-789")),
+    });
+    let conf = &changed.as_json()["DBConf"];
+    assert_eq!(conf["Common"]["ServicePort"], json!(13306));
+    assert_eq!(
+        conf["Common"]["SourceNetwork"],
+        json!(["10.0.0.0/8", "192.168.1.5"])
+    );
+    assert_eq!(conf["Common"]["UserPassword"], "new-pw-789");
+    assert_eq!(
+        conf["Backup"],
+        json!({"Rotate": 8, "Time": "23:45", "DayOfWeek": ["sun", "sat"],
+            "Connect": "nfs://192.168.0.31/export"}),
+        "Connect is kept"
+    );
+    assert_eq!(conf["Common"]["WebUI"], "db.example.jp");
+    assert_eq!(conf["Replication"]["Model"], "Master-Slave");
+    // An empty list allows all, as `["0.0.0.0/0"]`.
+    let open = doc.with_change(&SettingsChange {
+        source_networks: Some(vec![]),
+        ..SettingsChange::default()
+    });
+    assert_eq!(
+        open.as_json()["DBConf"]["Common"]["SourceNetwork"],
+        json!(["0.0.0.0/0"])
+    );
+    // The document read is not touched.
+    assert_eq!(doc.as_json(), &rich()["Settings"]);
+}
+
+#[test]
+fn with_change_fills_in_what_is_missing() {
+    // Backups off (`[]`), no port: a new Backup object, and `[]` is not sent back.
+    let mut v = base();
+    v["Settings"]["DBConf"]["Backup"] = json!([]);
+    v["Settings"]["DBConf"]["Common"]["ServicePort"] = json!("");
+    let doc = parse(v).settings_doc;
+    let same = doc.with_change(&SettingsChange::default());
+    assert!(same.as_json()["DBConf"].get("Backup").is_none());
+    assert!(
+        same.as_json()["DBConf"]["Common"]
+            .get("ServicePort")
+            .is_none()
+    );
+    let backup = Backup {
+        rotate: 1,
+        time: "00:00".into(),
+        day_of_week: vec![],
+    };
+    let on = doc.with_change(&SettingsChange {
+        backup: Some(backup),
+        port: Some(5432),
+        ..SettingsChange::default()
+    });
+    assert_eq!(
+        on.as_json()["DBConf"]["Backup"],
+        json!({"Rotate": 1, "Time": "00:00", "DayOfWeek": []})
+    );
+    assert_eq!(on.as_json()["DBConf"]["Common"]["ServicePort"], 5432);
+    // From nothing at all.
+    let made = SettingsDoc::default().with_change(&SettingsChange {
+        port: Some(5432),
+        ..SettingsChange::default()
+    });
+    assert_eq!(
+        made.as_json(),
+        &json!({"DBConf": {"Common": {"ServicePort": 5432}}})
+    );
+}
+
+#[test]
+fn settings_doc_debug_never_shows_a_password() {
+    let db = parse(rich());
+    let changed = db.settings_doc.with_change(&SettingsChange {
+        user_password: Some(Secret::new("new-pw-789")),
+        ..SettingsChange::default()
+    });
+    let change = SettingsChange {
+        user_password: Some(Secret::new("new-pw-789")),
+        ..SettingsChange::default()
+    };
+    let text = format!("{db:?} {changed:?} {change:?}");
+    for secret in ["pw-123", "rp-456", "new-pw-789"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
 }

@@ -1,10 +1,10 @@
-//! Request bodies and the find query, shaped exactly as the API wants them (reference §2.1, §2.3).
+//! Request bodies and the find query, shaped exactly as the API wants them.
 //! Structs rather than `json!` so the field order on the wire is the documented one.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
-use super::model::{ALLOW_ALL, Backup, CreateDatabase, DatabaseSettings};
+use super::model::{ALLOW_ALL, Backup, CreateDatabase, DatabaseSettings, SettingsDoc};
 
 /// `{"Appliance":{..}}` of `POST /appliance`.
 #[derive(Serialize)]
@@ -95,8 +95,7 @@ struct DbConf<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Common<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_port: Option<u16>,
+    service_port: u16,
     source_network: Vec<&'a str>,
     default_user: &'a str,
     user_password: &'a str,
@@ -141,7 +140,7 @@ impl<'a> CreateEnvelope<'a> {
                     },
                 },
                 settings: Settings {
-                    db_conf: DbConf::new(s, Some(port)),
+                    db_conf: DbConf::new(s, port),
                 },
             },
         }
@@ -149,7 +148,7 @@ impl<'a> CreateEnvelope<'a> {
 }
 
 impl<'a> DbConf<'a> {
-    fn new(s: &'a DatabaseSettings, port: Option<u16>) -> Self {
+    fn new(s: &'a DatabaseSettings, port: u16) -> Self {
         DbConf {
             common: Common {
                 service_port: port,
@@ -181,7 +180,8 @@ fn source_networks(list: &[String]) -> Vec<&str> {
     }
 }
 
-/// `{"Appliance":{"Settings":{..},"SettingsHash":".."}}` of `PUT /appliance/{id}`.
+/// `{"Appliance":{"Settings":{..},"SettingsHash":".."}}` of `PUT /appliance/{id}`. The settings
+/// go whole (the API replaces them); `SettingsHash` is optional, and left out when not given.
 #[derive(Serialize)]
 pub(crate) struct UpdateEnvelope<'a> {
     #[serde(rename = "Appliance")]
@@ -191,17 +191,16 @@ pub(crate) struct UpdateEnvelope<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct UpdateAppliance<'a> {
-    settings: Settings<'a>,
-    settings_hash: &'a str,
+    settings: &'a SettingsDoc,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings_hash: Option<&'a str>,
 }
 
 impl<'a> UpdateEnvelope<'a> {
-    pub(crate) fn new(settings: &'a DatabaseSettings, settings_hash: &'a str) -> Self {
+    pub(crate) fn new(settings: &'a SettingsDoc, settings_hash: Option<&'a str>) -> Self {
         UpdateEnvelope {
             appliance: UpdateAppliance {
-                settings: Settings {
-                    db_conf: DbConf::new(settings, settings.port),
-                },
+                settings,
                 settings_hash,
             },
         }

@@ -310,20 +310,19 @@ async fn a_settings_hash_conflict_is_reread_and_retried() {
     // A concurrent change made with the real client, straight to the simulator.
     let appliance = h.sim.appliances()[0].id;
     let db = h.app.sakura.read("is1a", appliance).await.unwrap();
-    let mut settings = db.settings.clone();
-    settings.backup = Some(osb_sacloud::sacloud::Backup {
-        rotate: 3,
-        time: "01:00".into(),
-        day_of_week: vec!["sun".into()],
-    });
+    let settings = db
+        .settings_doc
+        .with_change(&osb_sacloud::sacloud::SettingsChange {
+            backup: Some(osb_sacloud::sacloud::Backup {
+                rotate: 3,
+                time: "01:00".into(),
+                day_of_week: vec!["sun".into()],
+            }),
+            ..Default::default()
+        });
     h.app
         .sakura
-        .update_settings(
-            "is1a",
-            appliance,
-            &settings,
-            db.settings_hash.as_deref().unwrap(),
-        )
+        .update_settings("is1a", appliance, &settings, db.settings_hash.as_deref())
         .await
         .unwrap();
     let (status, _, body) = patch.await.unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use osb_sacloud::sacloud::simulator::{Faults, Timings};
-use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error};
+use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange};
 use osb_sacloud::secret::Secret;
 
 use crate::support_sacloud::*;
@@ -206,30 +206,40 @@ async fn settings_update_needs_the_current_hash() {
 
     let before = client.read(ZONE, id).await.unwrap();
     let old_hash = before.settings_hash.clone().expect("hash");
-    let new = DatabaseSettings {
-        user_password: Secret::new("second-Pa55word"),
+    let change = SettingsChange {
+        user_password: Some(Secret::new("second-Pa55word")),
         port: Some(13306),
-        source_networks: vec![],
+        source_networks: Some(vec![]),
         backup: None,
-        ..before.settings.clone()
     };
     let after = client
-        .update_settings(ZONE, id, &new, &old_hash)
+        .update_settings(
+            ZONE,
+            id,
+            &before.settings_doc.with_change(&change),
+            Some(&old_hash),
+        )
         .await
         .unwrap();
     let new_hash = after.settings_hash.clone().expect("hash");
     assert_ne!(new_hash, old_hash);
-    assert_eq!(after.settings, new, "read back exactly what was sent");
+    let want = DatabaseSettings {
+        user_password: Secret::new("second-Pa55word"),
+        port: Some(13306),
+        source_networks: vec![],
+        ..before.settings.clone()
+    };
+    assert_eq!(after.settings, want, "read back what was sent");
     assert!(sim.appliances()[0].config_pending);
 
     let err = client
-        .update_settings(ZONE, id, &before.settings, &old_hash)
+        .update_settings(ZONE, id, &before.settings_doc, Some(&old_hash))
         .await
         .unwrap_err();
     assert!(err.is_conflict() && !err.is_still_creating(), "{err}");
     assert_eq!(
         client.read(ZONE, id).await.unwrap().settings,
-        new,
+        want,
         "a refused update changes nothing"
     );
 
@@ -242,9 +252,26 @@ async fn settings_update_needs_the_current_hash() {
         .unwrap();
     let body = sent.json().unwrap();
     assert_eq!(body["Appliance"]["SettingsHash"], old_hash.as_str());
-    assert_eq!(
-        body["Appliance"]["Settings"]["DBConf"]["Common"]["SourceNetwork"][0],
-        "0.0.0.0/0"
+    let common = &body["Appliance"]["Settings"]["DBConf"]["Common"];
+    assert_eq!(common["SourceNetwork"], serde_json::json!(["0.0.0.0/0"]));
+    assert_eq!(common["ServicePort"], 13306);
+    assert_eq!(common["WebUI"], false, "sent back as read");
+
+    // Without a hash the update is not checked against one, and none is sent.
+    let unchecked = after.settings_doc.with_change(&SettingsChange {
+        port: Some(13307),
+        ..SettingsChange::default()
+    });
+    let last = client
+        .update_settings(ZONE, id, &unchecked, None)
+        .await
+        .unwrap();
+    assert_eq!(last.settings.port, Some(13307));
+    let sent = sim.requests().pop().unwrap();
+    assert!(
+        sent.json().unwrap()["Appliance"]
+            .get("SettingsHash")
+            .is_none()
     );
 }
 
