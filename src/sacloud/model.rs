@@ -246,8 +246,12 @@ pub struct CreateDatabase {
 pub struct DatabaseStatus {
     /// `SettingsResponse.Status`, `up` once the appliance serves.
     pub status: Option<String>,
-    /// `SettingsResponse.DBConf.MariaDB.status` (or `.postgres.status`) is `running`.
+    /// `SettingsResponse.DBConf.MariaDB.status` (or `.postgres.status`) is `running`: the
+    /// database really serves (SAKURA's own client waits for this, not for `status`).
     pub db_running: bool,
+    /// That engine entry's `status` as sent (`running`, `stopped`...), whichever of `MariaDB`
+    /// and `postgres` is present.
+    pub engine_status: Option<String>,
 }
 
 impl TryFrom<NakedDatabase> for Database {
@@ -345,17 +349,22 @@ impl DatabaseStatus {
             .appliance
             .and_then(|a| a.settings_response)
             .unwrap_or_default();
-        let running = |engine: &str| {
-            resp.db_conf
-                .as_ref()
-                .and_then(|c| c.get(engine))
-                .and_then(|e| e.get("status"))
-                .and_then(|s| s.as_str())
-                == Some("running")
-        };
+        let engine_status = [Engine::MariaDb, Engine::Postgres]
+            .into_iter()
+            .find_map(|engine| {
+                let entry = resp.db_conf.as_ref()?.get(engine.wire_name())?;
+                Some(
+                    entry
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+            })
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         DatabaseStatus {
-            db_running: running(Engine::MariaDb.wire_name())
-                || running(Engine::Postgres.wire_name()),
+            db_running: engine_status.as_deref() == Some("running"),
+            engine_status,
             status: resp.status,
         }
     }

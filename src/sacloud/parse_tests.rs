@@ -212,18 +212,32 @@ fn status_answer_reports_up_and_running() {
         up,
         DatabaseStatus {
             status: Some("up".into()),
-            db_running: true
+            db_running: true,
+            engine_status: Some("running".into()),
         }
     );
     let pg = env(json!({"Appliance": {"SettingsResponse": {"Status": "up",
         "DBConf": {"version": {"tag": "1.1"}, "postgres": {"status": "running"}}}}}));
     assert!(pg.db_running);
+    assert_eq!(pg.engine_status.as_deref(), Some("running"));
+    // Up, but the engine has not started yet: not running.
+    let starting = env(json!({"Appliance": {"SettingsResponse": {"Status": "up",
+        "DBConf": {"version": {"status": "up"}, "MariaDB": {"status": "stopped"}}}}}));
+    assert_eq!(
+        starting,
+        DatabaseStatus {
+            status: Some("up".into()),
+            db_running: false,
+            engine_status: Some("stopped".into()),
+        }
+    );
     let down = env(json!({"Appliance": {"SettingsResponse": {"Status": "down", "DBConf": []}}}));
     assert_eq!(
         down,
         DatabaseStatus {
             status: Some("down".into()),
-            db_running: false
+            db_running: false,
+            engine_status: None,
         }
     );
     assert_eq!(env(json!({"is_ok": true})), DatabaseStatus::default());
