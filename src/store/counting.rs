@@ -14,6 +14,8 @@ pub struct Counters {
     pub reads: AtomicU64,
     pub queries: AtomicU64,
     pub writes: AtomicU64,
+    /// Uses of the shared SAKURA Cloud budget ([`Store::count_up`]).
+    pub budget: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -22,6 +24,7 @@ pub struct Counts {
     pub reads: u64,
     pub queries: u64,
     pub writes: u64,
+    pub budget: u64,
 }
 
 impl Counts {
@@ -36,6 +39,7 @@ impl Counters {
             reads: self.reads.load(Ordering::Relaxed),
             queries: self.queries.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
+            budget: self.budget.load(Ordering::Relaxed),
         }
     }
 }
@@ -85,6 +89,11 @@ impl Store for CountingStore {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<()> {
         bump(|c| &c.writes, &self.total);
         self.inner.write(ops).await
+    }
+
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        bump(|c| &c.budget, &self.total);
+        self.inner.count_up(key, limit, expires_at).await
     }
 
     fn kind(&self) -> &'static str {

@@ -22,12 +22,13 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 
 mod codec;
 mod table;
 
-use self::codec::{Attrs, PK, built, condition, item_attrs, key_attrs, parse_item};
+use self::codec::{Attrs, EXPIRES_AT, PK, built, condition, item_attrs, key_attrs, parse_item};
 use super::memory::cond_holds;
 use super::{Cond, Error, Item, Key, Result, Store, WriteOp, is_expired, now_unix};
 
@@ -270,6 +271,32 @@ impl Store for DynamoStore {
             Some(WriteOp::Put { item, cond }) => self.put(item, cond).await,
             Some(WriteOp::Delete { key, cond }) => self.delete(&key, cond).await,
             Some(WriteOp::Check { key, cond }) => self.check(&key, cond).await,
+        }
+    }
+
+    /// One `UpdateItem`: `ADD n 1` under the condition `n < limit`, so every process on the table
+    /// shares the counter and none can pass the limit.
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression("ADD #n :one SET #exp = :exp")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(self.fail("UpdateItem", e)),
+            },
         }
     }
 

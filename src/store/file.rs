@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::memory::cond_holds;
-use super::{Cond, Error, Item, Key, Result, Store, WriteOp, is_expired, now_unix};
+use super::{Cond, Error, Item, Key, LocalCounters, Result, Store, WriteOp, is_expired, now_unix};
 
 /// `(pk, sk) -> (version, expires_at, data)`. The type names are recorded in the file, so a
 /// file written with another layout is refused on open instead of being misread.
@@ -31,6 +31,8 @@ const ITEMS: TableDefinition<(&str, &str), (u64, Option<i64>, &str)> =
 pub struct FileStore {
     db: Arc<Database>,
     path: PathBuf,
+    /// One process owns the file, so the shared SAKURA budget is this process's own.
+    counters: LocalCounters,
 }
 
 impl FileStore {
@@ -70,6 +72,7 @@ impl FileStore {
             txn.commit().map_err(|e| backend(path, e))?;
         }
         Ok(FileStore {
+            counters: LocalCounters::default(),
             db: Arc::new(db),
             path: path.to_path_buf(),
         })
@@ -206,6 +209,10 @@ impl Store for FileStore {
             txn.commit().map_err(|e| backend(path, e))
         })
         .await
+    }
+
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        self.counters.count_up(key, limit, expires_at)
     }
 
     fn kind(&self) -> &'static str {

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Cond, Error, Item, Key, Result, Store, WriteOp, is_expired, now_unix};
+use super::{Cond, Error, Item, Key, LocalCounters, Result, Store, WriteOp, is_expired, now_unix};
 
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<Key, Item>>,
+    counters: LocalCounters,
 }
 
 impl MemoryStore {
@@ -82,6 +83,10 @@ impl Store for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        self.counters.count_up(key, limit, expires_at)
     }
 
     fn kind(&self) -> &'static str {

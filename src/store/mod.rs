@@ -101,8 +101,37 @@ pub trait Store: Send + Sync + 'static {
     /// A batch names each key at most once.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<()>;
 
+    /// Count one use of an allowance shared by every process on this store: add 1 to the counter
+    /// at `key` unless it has reached `limit` already. True when counted. The counter is
+    /// forgotten after `expires_at` (Unix seconds). Not versioned, not readable through `get`.
+    /// The embedded file store and the memory store count in this process only.
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool>;
+
     /// A short name for logs ("memory", "file", "dynamodb").
     fn kind(&self) -> &'static str;
+}
+
+/// Counters of [`Store::count_up`] kept in the process, for the backends without a shared one.
+#[derive(Debug, Default)]
+pub struct LocalCounters {
+    counters: std::sync::Mutex<std::collections::HashMap<Key, (u64, i64)>>,
+}
+
+impl LocalCounters {
+    pub fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        let now = now_unix();
+        let mut map = self
+            .counters
+            .lock()
+            .map_err(|_| Error::Backend("counters poisoned".into()))?;
+        map.retain(|_, (_, expires)| *expires > now);
+        let entry = map.entry(key.clone()).or_insert((0, expires_at));
+        if entry.0 >= limit {
+            return Ok(false);
+        }
+        entry.0 += 1;
+        Ok(true)
+    }
 }
 
 /// Current time in Unix seconds, the clock all expiry decisions use.

@@ -96,6 +96,7 @@ impl Meter {
             reads: after.reads - before.reads,
             queries: after.queries - before.queries,
             writes: after.writes - before.writes,
+            budget: after.budget - before.budget,
         };
         // Every store call is exactly one DynamoDB operation: a read one GetItem, a query one
         // Query page, a write one PutItem (a single op) or TransactWriteItems (a batch).
@@ -169,6 +170,7 @@ fn expect(c: &Cost, status: StatusCode, reads: u64, queries: u64, writes: u64) {
         reads,
         queries,
         writes,
+        budget: 0,
     };
     assert_eq!(c.calls, want, "{:?}", c.ops);
 }

@@ -72,6 +72,10 @@ impl Store for RacingStore {
         self.inner.write(ops).await
     }
 
+    async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
+        self.inner.count_up(key, limit, expires_at).await
+    }
+
     fn kind(&self) -> &'static str {
         "memory"
     }

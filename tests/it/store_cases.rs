@@ -293,6 +293,37 @@ pub async fn racing_increments_lose_nothing(store: Arc<dyn Store>) {
     assert_eq!(end.version, 1 + TASKS * EACH);
 }
 
+/// `count_up` admits exactly `limit` uses of a counter however many tasks race for it, keeps
+/// counters apart, and forgets an expired one.
+pub async fn count_up_admits_exactly_the_limit(store: Arc<dyn Store>) {
+    const LIMIT: u64 = 7;
+    let k = Key {
+        pk: "budget".into(),
+        sk: format!("second#{}", osb_sacloud::store::now_unix()),
+    };
+    let expires = osb_sacloud::store::now_unix() + 60;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.count_up(&k, LIMIT, expires).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        admitted += u64::from(task.await.unwrap());
+    }
+    assert_eq!(admitted, LIMIT);
+    let other = Key {
+        pk: "budget".into(),
+        sk: "second#other".into(),
+    };
+    assert!(store.count_up(&other, 1, expires).await.unwrap());
+    assert!(!store.count_up(&other, 1, expires).await.unwrap());
+    // A higher limit on the same counter admits the difference (effects' reserve).
+    assert!(store.count_up(&k, LIMIT + 1, expires).await.unwrap());
+    assert!(!store.count_up(&k, LIMIT + 1, expires).await.unwrap());
+}
+
 /// Read, add one, write at the version read; on a conflict re-read and try again.
 async fn increment(store: &Arc<dyn Store>, k: &Key) {
     for _ in 0..10_000 {
@@ -321,6 +352,7 @@ pub async fn counting_wrapper_counts(store: Arc<dyn Store>) {
                 reads: 1,
                 queries: 0,
                 writes: 0,
+                budget: 0,
             };
             assert_eq!(totals.snapshot(), counts);
             let batch = vec![
@@ -333,7 +365,8 @@ pub async fn counting_wrapper_counts(store: Arc<dyn Store>) {
                 Counts {
                     reads: 1,
                     queries: 0,
-                    writes: 1
+                    writes: 1,
+                    budget: 0,
                 }
             );
         })
@@ -350,7 +383,8 @@ pub async fn counting_wrapper_counts(store: Arc<dyn Store>) {
         Counts {
             reads: 1,
             queries: 1,
-            writes: 2
+            writes: 2,
+            budget: 0,
         }
     );
     assert_eq!(
@@ -358,7 +392,8 @@ pub async fn counting_wrapper_counts(store: Arc<dyn Store>) {
         Counts {
             reads: 1,
             queries: 0,
-            writes: 1
+            writes: 1,
+            budget: 0,
         }
     );
     assert_eq!(counting.kind(), kind);

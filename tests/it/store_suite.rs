@@ -48,7 +48,7 @@ macro_rules! suite {
                 stale_version_conflicts, delete_is_conditioned, check_op, atomic_batch,
                 query_returns_partition_in_sk_order, expired_tombstone_reads_as_absent,
                 racing_creates_have_one_winner, racing_increments_lose_nothing,
-                counting_wrapper_counts);
+                counting_wrapper_counts, count_up_admits_exactly_the_limit);
         }
     };
     (@cases $backend:ident; $($case:ident),* $(,)?) => {
