@@ -122,9 +122,38 @@ pub(crate) fn provision(
         allow_networks: networks(obj)?.unwrap_or_default(),
         backup_time: backup_time(obj)?,
         backup_rotate: integer(obj, "backupRotate", rule::BACKUP_ROTATE)?,
-        database_version: string(obj, "databaseVersion", rule::DATABASE_VERSION)?,
+        database_version: database_version(obj, engine)?,
         zone: string(obj, "zone", "must be a zone name")?,
     })
+}
+
+/// The engine versions SAKURA Cloud offers, newest first. SAKURA's own Go client and Terraform
+/// provider name MariaDB 10.11 (the API's pick when no version is given), 10.4 and 10.3, and
+/// PostgreSQL 13 and 11; nothing names another.
+pub fn offered_versions(engine: Engine) -> &'static [&'static str] {
+    match engine {
+        Engine::MariaDb => &["10.11", "10.4", "10.3"],
+        Engine::Postgres => &["13", "11"],
+    }
+}
+
+fn database_version(
+    obj: &Map<String, Value>,
+    engine: Engine,
+) -> Result<Option<String>, ParamError> {
+    let version = string(obj, "databaseVersion", rule::DATABASE_VERSION)?;
+    let offered = offered_versions(engine);
+    match version {
+        Some(v) if !offered.contains(&v.as_str()) => Err(ParamError::new(
+            "databaseVersion",
+            format!(
+                "must be a version SAKURA Cloud offers for {}: {} (leave it out for the newest)",
+                engine.wire_name(),
+                offered.join(", ")
+            ),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// Builds update parameters from an object the update schema accepted.

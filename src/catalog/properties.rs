@@ -141,7 +141,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "databaseVersion",
             json!({
-                "description": "Engine version, e.g. 10.11; SAKURA's default if absent.",
+                "description": "Engine version SAKURA Cloud offers: MariaDB 10.11, 10.4 or 10.3; PostgreSQL 13 or 11. The newest if absent.",
                 "type": "string", "maxLength": 16, "pattern": "^[0-9]+(\\.[0-9]+){0,2}$",
             }),
             rule::DATABASE_VERSION,
