@@ -92,6 +92,7 @@ start_broker() {
     env "${store_env[@]}" OSB_USERNAME=$user OSB_PASSWORD=$pass OSB_LISTEN="127.0.0.1:$broker_port" \
         SAKURACLOUD_API_ROOT_URL="$sim/cloud/zone" SAKURACLOUD_ACCESS_TOKEN=fake-token \
         SAKURACLOUD_ACCESS_TOKEN_SECRET=fake-secret OSB_BINDING_MODE=shared OSB_CLAIM_LEASE_SECS=2 \
+        OSB_POWER_RESEND_SECS=1 OSB_REAPPLY_SECS=1 OSB_CREATE_RETRY_SECS=0.5 OSB_CREATE_ATTEMPTS=20 \
         SAKURACLOUD_RATE_LIMIT=100 SAKURACLOUD_RETRY_WAIT_MIN=0.05 OSB_RETRY_AFTER_SECS=1 RUST_LOG=info \
         "$bin" serve >>"$work/broker.log" 2>&1 &
     broker_pid=$!

@@ -70,6 +70,23 @@ fn parse<T: std::str::FromStr>(
     }
 }
 
+/// A duration in (possibly fractional) seconds, such as `20` or `0.2`.
+fn seconds(
+    name: &str,
+    value: Option<String>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a number of seconds"))),
+    }
+}
+
 fn truthy(value: Option<String>) -> bool {
     matches!(
         value.as_deref().map(str::trim),
@@ -161,6 +178,11 @@ impl Config {
             parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let defaults = Settings::default();
+        let retry_after = parse(
+            "OSB_RETRY_AFTER_SECS",
+            get("OSB_RETRY_AFTER_SECS"),
+            if fake_mode { 2 } else { 10 },
+        )?;
         let settings = Settings {
             provision_timeout: parse(
                 "OSB_PROVISION_TIMEOUT_SECS",
@@ -187,10 +209,37 @@ impl Config {
                 get("OSB_TOMBSTONE_TTL_SECS"),
                 defaults.tombstone_ttl,
             )?,
-            retry_after: parse(
-                "OSB_RETRY_AFTER_SECS",
-                get("OSB_RETRY_AFTER_SECS"),
-                if fake_mode { 2 } else { 10 },
+            retry_after,
+            not_visible_grace: seconds(
+                "OSB_NOT_VISIBLE_GRACE_SECS",
+                get("OSB_NOT_VISIBLE_GRACE_SECS"),
+                defaults.not_visible_grace,
+            )?,
+            power_resend: seconds(
+                "OSB_POWER_RESEND_SECS",
+                get("OSB_POWER_RESEND_SECS"),
+                defaults.power_resend,
+            )?,
+            reapply_after: seconds(
+                "OSB_REAPPLY_SECS",
+                get("OSB_REAPPLY_SECS"),
+                defaults.reapply_after,
+            )?,
+            create_retry_after: seconds(
+                "OSB_CREATE_RETRY_SECS",
+                get("OSB_CREATE_RETRY_SECS"),
+                defaults.create_retry_after,
+            )?,
+            check_interval: seconds(
+                "OSB_CHECK_INTERVAL_SECS",
+                get("OSB_CHECK_INTERVAL_SECS"),
+                // Polls come about every Retry-After; ask SAKURA at most that often.
+                std::time::Duration::from_secs(retry_after),
+            )?,
+            create_attempts: parse(
+                "OSB_CREATE_ATTEMPTS",
+                get("OSB_CREATE_ATTEMPTS"),
+                defaults.create_attempts,
             )?,
             default_binding_mode,
             loopback_databases_only: fake_mode,

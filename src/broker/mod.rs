@@ -1,25 +1,32 @@
 //! The broker's domain: provision, update, deprovision, bind, unbind and `last_operation` as a
-//! poll-driven state machine over stored records (DESIGN.md "Statelessness").
+//! poll-driven state machine over stored records (`docs/ARCHITECTURE.md`).
+//!
+//! Layout: one file per OSB request group (`provision`, `update`, `deprovision`, `bind`), the
+//! state machine's decisions as pure functions in `machine/`, what a poll observed typed in
+//! `observe`, and the one place that performs side effects in `run`.
 //!
 //! Every method here can run in any process at any time, concurrently with others for the same
 //! instance: each state change is a conditional write, each SAKURA side effect is claimed first,
 //! and a loser of a race re-reads instead of overwriting. No HTTP types live here.
 
 mod bind;
-mod create;
 mod deprovision;
+pub mod machine;
+pub mod observe;
 mod provision;
 pub mod records;
 mod repo;
-mod steps;
+mod run;
 mod update;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
 pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
+pub(crate) use run::now_ms;
 pub use update::{UpdateOutcome, UpdateRequest};
 
 use crate::binder::Mode;
@@ -84,6 +91,20 @@ pub struct Settings {
     pub retry_after: u64,
     /// The binding mode when a bind does not ask for one.
     pub default_binding_mode: Mode,
+    /// After a create, reads by id may answer 404 for a while: within this period from when the
+    /// broker learnt the appliance id, a 404 means "not visible yet".
+    pub not_visible_grace: Duration,
+    /// A shutdown or delete that the appliance shows no effect of is sent again after this.
+    pub power_resend: Duration,
+    /// Settings the appliance does not hold are applied again after this.
+    pub reapply_after: Duration,
+    /// A create that got no clear answer is retried (after a find by name) after this.
+    pub create_retry_after: Duration,
+    /// Polls of an in-progress instance ask SAKURA Cloud at most once per this interval (across
+    /// all processes); the others answer from the record. Zero: every poll asks.
+    pub check_interval: Duration,
+    /// Creates tried before a provision ends `failed`.
+    pub create_attempts: u32,
     /// Connect to databases on loopback addresses only (fake mode: simulated appliances at
     /// other addresses do not exist, and nothing may be sent off this machine for them).
     pub loopback_databases_only: bool,
@@ -98,6 +119,14 @@ impl Default for Settings {
             claim_lease: 60,
             tombstone_ttl: 24 * 60 * 60,
             retry_after: 10,
+            // SAKURA's own wait helper tolerates 30 404s five seconds apart.
+            not_visible_grace: Duration::from_secs(300),
+            // SAKURA's power helper re-sends a shutdown every 20 s while the appliance is up.
+            power_resend: Duration::from_secs(20),
+            reapply_after: Duration::from_secs(20),
+            create_retry_after: Duration::from_secs(20),
+            create_attempts: 5,
+            check_interval: Duration::from_secs(10),
             default_binding_mode: Mode::Dedicated,
             loopback_databases_only: false,
         }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
-use super::{Broker, Error, new_token, random_alnum};
+use super::{Broker, Error, random_alnum};
 use crate::catalog::{Plan, ProvisionParams};
 use crate::store::now_unix;
 
@@ -37,11 +37,15 @@ pub struct InstanceView {
     pub parameters: Value,
 }
 
-/// The appliance name that carries the instance id (so a lost create can be found again).
+/// The appliance name that carries the instance id (so a lost create can be found again):
+/// `osb-<id>` for short plain ids, else `osb-sha256:<40 hex digits of sha256(id)>`. The two forms
+/// cannot meet: a plain id has no `:`. The name only finds an appliance; whether it belongs to
+/// the instance is decided by its description ([`super::machine::owns`]).
 pub(crate) fn appliance_name(instance_id: &str) -> String {
     const MAX: usize = 64;
     let name = format!("osb-{instance_id}");
     if name.len() <= MAX
+        && !instance_id.is_empty()
         && instance_id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -51,7 +55,7 @@ pub(crate) fn appliance_name(instance_id: &str) -> String {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(instance_id.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("osb-h{}", &hex[..40])
+        format!("osb-sha256:{}", &hex[..40])
     }
 }
 
@@ -153,19 +157,14 @@ impl Broker {
             zone,
             appliance_name: appliance_name.clone(),
             appliance_id: None,
+            appliance_since_ms: None,
             create_claimed_at: None,
-            operation: Operation {
-                token: new_token(OpKind::Provision),
-                kind: OpKind::Provision,
-                step: Step::Create,
-                state: OpState::InProgress,
-                started_at: now,
-                deadline: now + self.settings.provision_timeout,
-                claimed_at: None,
-                description: format!("creating appliance {appliance_name}"),
-                request: None,
-                update: None,
-            },
+            operation: Operation::start(
+                OpKind::Provision,
+                Step::Create,
+                self.settings.provision_timeout,
+                format!("creating appliance {appliance_name}"),
+            ),
             created_at: now,
             version: 0,
         }

@@ -29,7 +29,7 @@ pub enum OpKind {
     Deprovision,
 }
 
-/// One step of an operation (DESIGN.md "Operation steps").
+/// One step of an operation; `docs/ARCHITECTURE.md` lists what each does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -84,10 +84,69 @@ pub struct Operation {
     /// The settings an update applies, merged into the instance when it succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateParams>,
+    /// When a poll last claimed the right to ask SAKURA Cloud about this operation (Unix ms);
+    /// polls inside the check interval answer from the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at_ms: Option<i64>,
+    /// What the current step has done so far (re-sent calls, attempts).
+    #[serde(default, skip_serializing_if = "Progress::is_empty")]
+    pub progress: Progress,
+}
+
+impl Operation {
+    /// A new operation of `kind` starting at `first` now, ending `failed` after `timeout` seconds.
+    pub fn start(kind: OpKind, first: Step, timeout: i64, description: String) -> Operation {
+        let now = crate::store::now_unix();
+        Operation {
+            token: super::new_token(kind),
+            kind,
+            step: first,
+            state: OpState::InProgress,
+            started_at: now,
+            deadline: now + timeout,
+            claimed_at: None,
+            description,
+            request: None,
+            update: None,
+            checked_at_ms: None,
+            progress: Progress::default(),
+        }
+    }
+}
+
+/// What the current step has sent to SAKURA Cloud, so that a later poll (in any process) knows
+/// when to send it again and when to give up. Reset whenever the step changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// When the step's call (create, shutdown, delete, settings) was last accepted, in Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<i64>,
+    /// How many times the step's call was made.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// What SAKURA Cloud last answered to a call that did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Whether the last create got no clear answer (it may have created the appliance).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous: bool,
+    /// SHA-256 (hex) of the admin password an update sent, to see that the appliance took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_sha256: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Progress {
+    pub fn is_empty(&self) -> bool {
+        *self == Progress::default()
+    }
 }
 
 /// An instance record (`pk = instance#<id>`, `sk = meta`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
     pub instance_id: String,
     pub service_id: String,
@@ -101,6 +160,11 @@ pub struct InstanceRecord {
     pub zone: String,
     pub appliance_name: String,
     pub appliance_id: Option<u64>,
+    /// When the broker learnt the appliance id (create answer or adoption), in Unix ms. Reads by
+    /// id may answer 404 for a while after a create; until a grace period from here has passed,
+    /// a 404 means "not visible yet", never "gone". `None` (records of older versions): long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance_since_ms: Option<i64>,
     /// When a process last claimed the create call; a deprovision waits out a fresh claim so an
     /// in-flight create cannot leave an orphan behind.
     #[serde(default)]
@@ -154,4 +218,109 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub database: String,
+}
+
+/// The transitions of an instance record. Each returns the record as it should be stored next;
+/// [`crate::broker::Broker`] writes it conditionally on the version it was read at.
+impl InstanceRecord {
+    /// Move to `step` (no claim), with a description; the step's progress starts over.
+    pub fn advanced(&self, step: Step, what: String) -> InstanceRecord {
+        let mut next = self.clone();
+        next.operation.step = step;
+        next.operation.claimed_at = None;
+        next.operation.description = what;
+        next.operation.progress = Progress::default();
+        next
+    }
+
+    /// Claim the current step at `now` (Unix seconds) before its side effect.
+    pub fn claimed(&self, now: i64, what: String) -> InstanceRecord {
+        let mut next = self.clone();
+        next.operation.claimed_at = Some(now);
+        next.operation.description = what;
+        if next.operation.step == Step::Create {
+            next.create_claimed_at = Some(now);
+        }
+        next
+    }
+
+    /// This poll asks SAKURA Cloud; others inside the check interval answer from the record.
+    pub fn checking(&self, now_ms: i64) -> InstanceRecord {
+        let mut next = self.clone();
+        next.operation.checked_at_ms = Some(now_ms);
+        next
+    }
+
+    /// Give the claim back (the side effect failed or was not needed); the next poll may try.
+    pub fn released(&self, what: String) -> InstanceRecord {
+        let mut next = self.clone();
+        next.operation.claimed_at = None;
+        next.create_claimed_at = None;
+        next.operation.description = what;
+        next
+    }
+
+    /// The step's call was made: stay in the step, claim released, progress as given.
+    pub fn sent(&self, progress: Progress, what: String) -> InstanceRecord {
+        let mut next = self.released(what);
+        next.operation.progress = progress;
+        next
+    }
+
+    /// The appliance `id` is this instance's, learnt at `now_ms`; move to `step`.
+    pub fn with_appliance(&self, id: u64, now_ms: i64, step: Step, what: String) -> InstanceRecord {
+        let mut next = self.advanced(step, what);
+        next.appliance_id = Some(id);
+        next.appliance_since_ms = Some(now_ms);
+        next.create_claimed_at = None;
+        next
+    }
+
+    /// The operation ended well; the instance is ready (provision, update).
+    pub fn succeeded(&self, what: String) -> InstanceRecord {
+        let mut next = self.advanced(Step::Done, what);
+        next.state = InstanceState::Ready;
+        next.operation.state = OpState::Succeeded;
+        next.create_claimed_at = None;
+        next
+    }
+
+    /// Provision or update done: the settings an update applied become the instance's own.
+    pub fn settled(&self, what: String) -> InstanceRecord {
+        let mut next = self.succeeded(what);
+        if let Some(update) = next.operation.update.take() {
+            super::update::merge_into_params(&mut next, &update);
+        }
+        next.operation.progress = Progress::default();
+        next
+    }
+
+    /// The operation ended `failed`. An update leaves the instance usable; a provision or
+    /// deprovision leaves it failed (and deletable).
+    pub fn failed(&self, why: String) -> InstanceRecord {
+        let mut next = self.advanced(Step::Done, why);
+        next.operation.state = OpState::Failed;
+        next.create_claimed_at = None;
+        next.state = match next.operation.kind {
+            OpKind::Update => InstanceState::Ready,
+            OpKind::Provision | OpKind::Deprovision => InstanceState::Failed,
+        };
+        next
+    }
+
+    /// Deprovisioned: a tombstone.
+    pub fn gone(&self, what: String) -> InstanceRecord {
+        let mut next = self.advanced(Step::Done, what);
+        next.state = InstanceState::Gone;
+        next.operation.state = OpState::Succeeded;
+        next
+    }
+
+    /// A new operation replaces the current one.
+    pub fn starting(&self, state: InstanceState, operation: Operation) -> InstanceRecord {
+        let mut next = self.clone();
+        next.state = state;
+        next.operation = operation;
+        next
+    }
 }

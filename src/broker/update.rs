@@ -1,14 +1,12 @@
-//! `PATCH /v2/service_instances/{instance_id}` and the update steps `apply` and `wait_applied`:
-//! settings SAKURA Cloud can change in place (allowed networks, port, backup, admin password).
+//! `PATCH /v2/service_instances/{instance_id}`: start an update of the settings SAKURA Cloud can
+//! change in place (allowed networks, port, backup, admin password). Its steps (`apply`,
+//! `wait_applied`) are the provision's last two, in `machine/provision.rs`.
 
 use serde_json::Value;
 
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
-use super::{Broker, Error, new_token, random_alnum};
+use super::{Broker, Error};
 use crate::catalog::UpdateParams;
-use crate::sacloud::{Backup, DatabaseSettings, SettingsChange};
-use crate::secret::Secret;
-use crate::store::now_unix;
 
 #[derive(Debug, Clone)]
 pub struct UpdateRequest {
@@ -91,22 +89,16 @@ impl Broker {
         if !req.accepts_incomplete {
             return Err(Error::AsyncRequired);
         }
-        let now = now_unix();
-        let mut next = record.clone();
-        next.state = InstanceState::Updating;
-        next.operation = Operation {
-            token: new_token(OpKind::Update),
-            kind: OpKind::Update,
-            step: Step::Apply,
-            state: OpState::InProgress,
-            started_at: now,
-            deadline: now + self.settings.update_timeout,
-            claimed_at: None,
-            description: "applying the new settings".into(),
-            request: req.parameters.clone(),
-            update: Some(update),
-        };
-        if !self.commit(&mut record, next, None).await? {
+        let mut operation = Operation::start(
+            OpKind::Update,
+            Step::Apply,
+            self.settings.update_timeout,
+            "applying the new settings".into(),
+        );
+        operation.request = req.parameters.clone();
+        operation.update = Some(update);
+        let next = record.starting(InstanceState::Updating, operation);
+        if !self.commit(&mut record, next).await? {
             // `record` is re-read: an identical PATCH that won the race is this one's answer.
             let op = &record.operation;
             if op.kind == OpKind::Update
@@ -126,163 +118,10 @@ impl Broker {
         self.step(&mut record).await?;
         Ok(UpdateOutcome::InProgress { operation })
     }
-
-    /// `apply`: read the settings and their hash, write the new ones, apply them.
-    pub(super) async fn step_apply(&self, record: &mut InstanceRecord) -> Result<(), Error> {
-        let Some(id) = record.appliance_id else {
-            return self
-                .fail_op(record, "the instance has no appliance to update".into())
-                .await;
-        };
-        if !self
-            .claim(
-                record,
-                Step::Apply,
-                format!("applying new settings to appliance {id}"),
-            )
-            .await?
-        {
-            return Ok(());
-        }
-        let db = match self.sakura.read(&record.zone, id).await {
-            Ok(db) => db,
-            Err(e) => {
-                return self
-                    .release(
-                        record,
-                        format!("reading appliance {id} failed ({e}); will retry"),
-                    )
-                    .await;
-            }
-        };
-        let Some(hash) = db.settings_hash.clone() else {
-            return self
-                .release(
-                    record,
-                    format!("appliance {id} reported no SettingsHash; will re-read"),
-                )
-                .await;
-        };
-        let update = record.operation.update.clone().unwrap_or_default();
-        let settings = merged_settings(db.settings, &update);
-        let doc = db.settings_doc.with_change(&SettingsChange {
-            port: settings.port,
-            source_networks: Some(settings.source_networks),
-            backup: settings.backup,
-            user_password: Some(settings.user_password),
-        });
-        if let Err(e) = self
-            .sakura
-            .update_settings(&record.zone, id, &doc, Some(&hash))
-            .await
-        {
-            let why = if e.is_conflict() {
-                format!(
-                    "the settings of appliance {id} changed meanwhile; re-reading them and applying again"
-                )
-            } else {
-                format!("updating the settings of appliance {id} failed ({e}); will retry")
-            };
-            return self.release(record, why).await;
-        }
-        if let Err(e) = self.sakura.apply_config(&record.zone, id).await {
-            return self
-                .release(
-                    record,
-                    format!("applying the settings of appliance {id} failed ({e}); will retry"),
-                )
-                .await;
-        }
-        self.advance_to(
-            record,
-            Step::WaitApplied,
-            format!("waiting for appliance {id} to run with the new settings"),
-        )
-        .await
-    }
-
-    /// `wait_applied`: the appliance is up again -> ready, with the new settings recorded.
-    pub(super) async fn step_wait_applied(&self, record: &mut InstanceRecord) -> Result<(), Error> {
-        let Some(id) = record.appliance_id else {
-            return self
-                .fail_op(record, "the instance has no appliance to update".into())
-                .await;
-        };
-        let db = match self.read_appliance(record, id).await? {
-            None => return Ok(()),
-            Some(Err(_)) => {
-                return self
-                    .fail_op(
-                        record,
-                        format!("appliance {id} disappeared during the update"),
-                    )
-                    .await;
-            }
-            Some(Ok(db)) => db,
-        };
-        if db.availability == "failed" {
-            let why = format!(
-                "SAKURA Cloud reports appliance {id} as failed while applying the new settings; check it in the SAKURA Cloud control panel, or deprovision the instance"
-            );
-            return self.fail_op(record, why).await;
-        }
-        if db.instance_status.as_deref() != Some("up") {
-            Self::note(
-                record,
-                format!("waiting for appliance {id} to run with the new settings"),
-            );
-            return Ok(());
-        }
-        let mut next = record.clone();
-        if let Some(update) = next.operation.update.take() {
-            merge_into_params(&mut next, &update);
-        }
-        next.state = InstanceState::Ready;
-        next.operation.state = OpState::Succeeded;
-        next.operation.step = Step::Done;
-        next.operation.claimed_at = None;
-        next.operation.description = format!("appliance {id} runs with the new settings");
-        self.commit(record, next, None).await.map(|_| ())
-    }
-}
-
-/// The appliance's current settings with the update laid over them.
-fn merged_settings(mut settings: DatabaseSettings, update: &UpdateParams) -> DatabaseSettings {
-    if let Some(networks) = &update.allow_networks {
-        settings.source_networks = networks.iter().map(|n| n.to_string()).collect();
-    }
-    if let Some(port) = update.port {
-        settings.port = Some(port);
-    }
-    if update.backup_time.is_some() || update.backup_rotate.is_some() {
-        let current = settings.backup.take();
-        let days = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-            .map(String::from)
-            .to_vec();
-        settings.backup = Some(Backup {
-            rotate: update
-                .backup_rotate
-                .or(current.as_ref().map(|b| b.rotate))
-                .unwrap_or(8),
-            time: update
-                .backup_time
-                .clone()
-                .or(current.as_ref().map(|b| b.time.clone()))
-                .unwrap_or_else(|| "00:00".into()),
-            day_of_week: current
-                .map(|b| b.day_of_week)
-                .filter(|d| !d.is_empty())
-                .unwrap_or(days),
-        });
-    }
-    if update.rotate_admin_password {
-        settings.user_password = Secret::new(random_alnum(24));
-    }
-    settings
 }
 
 /// Record the applied settings in the instance's parameters (what GET instance shows).
-fn merge_into_params(record: &mut InstanceRecord, update: &UpdateParams) {
+pub(super) fn merge_into_params(record: &mut InstanceRecord, update: &UpdateParams) {
     let p = &mut record.params;
     if let Some(networks) = &update.allow_networks {
         p.allow_networks = networks.clone();

@@ -102,6 +102,12 @@ fn start_broker(port: u16, sim_port: u16, dir: &Path) -> Process {
         .env("SAKURACLOUD_RATE_LIMIT", "200")
         .env("SAKURACLOUD_RETRY_WAIT_MIN", "0.02")
         .env("OSB_CLAIM_LEASE_SECS", "1")
+        .env("OSB_POWER_RESEND_SECS", "0.5")
+        .env("OSB_REAPPLY_SECS", "0.5")
+        .env("OSB_CREATE_RETRY_SECS", "0.2")
+        .env("OSB_CHECK_INTERVAL_SECS", "0.3")
+        // 20% of creates answer 503: allow enough attempts that none ends failed by chance.
+        .env("OSB_CREATE_ATTEMPTS", "20")
         .env("OSB_RETRY_AFTER_SECS", "1");
     Process(cmd.spawn().expect("broker starts"))
 }

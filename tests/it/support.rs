@@ -59,6 +59,12 @@ pub fn broker_env(sim: &Simulator) -> HashMap<String, String> {
         ("SAKURACLOUD_RATE_LIMIT", "1000"),
         ("OSB_RETRY_AFTER_SECS", "1"),
         ("SAKURACLOUD_RETRY_WAIT_MIN", "0.005"),
+        // SAKURA's habits at test speed: re-send ignored power calls and settings quickly.
+        ("OSB_POWER_RESEND_SECS", "0.2"),
+        ("OSB_REAPPLY_SECS", "0.2"),
+        ("OSB_CREATE_RETRY_SECS", "0.05"),
+        // Every poll asks SAKURA (tests count calls per poll); coalescing has its own tests.
+        ("OSB_CHECK_INTERVAL_SECS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
