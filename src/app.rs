@@ -9,6 +9,7 @@ use crate::api::middleware::BasicAuth;
 use crate::binder::Mode;
 use crate::binder::crypto::Keyring;
 use crate::broker::Broker;
+use crate::budget::{Gate, SharedBudget};
 use crate::catalog::Catalog;
 use crate::config::{Config, StoreChoice};
 #[cfg(feature = "simulator")]
@@ -20,6 +21,9 @@ use crate::store::counting::{Counters, CountingStore};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::file::FileStore;
 use crate::store::memory::MemoryStore;
+
+/// How long a SAKURA request may wait for the next slot of a used-up budget.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A built broker and what came up with it.
 pub struct App {
@@ -82,12 +86,23 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
     } else {
         config.api_root_url.clone()
     };
+    // The SAKURA budget is the deployment's: counted in the store all processes share.
+    let counting = Arc::new(CountingStore::new(store));
+    let store_calls = counting.totals();
+    let budget = SharedBudget::new(counting.clone(), config.rate_limit, BUDGET_WAIT);
     let mut client_config = ClientConfig::new(
         root_url,
         config.access_token.clone(),
         config.access_token_secret.clone(),
     );
-    client_config.rate_limit_per_sec = config.rate_limit;
+    // With a budget, no request waits in the process: one the budget holds back is not sent,
+    // and the broker answers from its records.
+    client_config.rate_limit_per_sec = if budget.is_some() {
+        0.0
+    } else {
+        config.rate_limit
+    };
+    client_config.gate = budget.map(|b| Arc::new(b) as Arc<dyn Gate>);
     client_config.max_retries = config.retry_max;
     client_config.retry_base =
         std::time::Duration::from_secs_f64(config.retry_wait_min.clamp(0.0, 60.0));
@@ -111,11 +126,9 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         None => (None, false),
     };
 
-    let counting = CountingStore::new(store);
-    let store_calls = counting.totals();
     let catalog = Arc::new(Catalog::new(config.zones.clone(), config.zone.clone()));
     let broker = Arc::new(Broker::new(
-        Arc::new(counting),
+        counting,
         sakura.clone(),
         catalog,
         keyring,

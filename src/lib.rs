@@ -8,6 +8,7 @@ pub mod app;
 pub mod aws;
 pub mod binder;
 pub mod broker;
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod lambda;

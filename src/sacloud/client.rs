@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use super::error::Error;
 use super::pacing::{RateLimiter, backoff};
 use super::request::path_escape;
+use crate::budget::{Gate, Priority};
 use crate::secret::Secret;
 
 /// The production API root, before `/{zone}`.
@@ -53,6 +54,9 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// Backoff base (500 ms); retry n waits about `retry_base * 2^n`.
     pub retry_base: Duration,
+    /// Admits each request against a budget shared with other processes; a request it holds
+    /// back fails at once with [`Error::Throttled`] instead of waiting.
+    pub gate: Option<Arc<dyn Gate>>,
 }
 
 impl ClientConfig {
@@ -66,6 +70,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(30),
             max_retries: 5,
             retry_base: Duration::from_millis(500),
+            gate: None,
         }
     }
 }
@@ -257,7 +262,7 @@ impl Client {
                     retry != Retry::Never && matches!(status, 423 | 503)
                 }
                 Err(Error::Transport(_)) => retry == Retry::BusyOrTransport,
-                Err(Error::Parse(_)) => false,
+                Err(Error::Parse(_) | Error::Throttled) => false,
             };
             match result {
                 Err(e) if retryable && attempt < self.inner.cfg.max_retries => {
@@ -286,6 +291,16 @@ impl Client {
     ) -> Result<Bytes, Error> {
         let inner = &self.inner;
         let pool = self.pool()?;
+        if let Some(gate) = &inner.cfg.gate {
+            let priority = if *method == Method::GET {
+                Priority::Read
+            } else {
+                Priority::Effect
+            };
+            if !gate.admit(priority).await {
+                return Err(Error::Throttled);
+            }
+        }
         inner.limiter.acquire().await;
         inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut req = Request::builder()

@@ -19,6 +19,9 @@ pub enum Error {
     /// The API answered with a success status but a body we could not parse.
     #[error("SAKURA Cloud API answer not understood: {0}")]
     Parse(String),
+    /// Not sent: the deployment's SAKURA request budget is used up for now.
+    #[error("SAKURA Cloud request budget used up for now; not sent")]
+    Throttled,
 }
 
 /// The error body the API sends with every non-success status.
@@ -52,9 +55,14 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { status, .. } => *status == 423 || (500..=599).contains(status),
-            Error::Transport(_) => true,
+            Error::Transport(_) | Error::Throttled => true,
             Error::Parse(_) => false,
         }
+    }
+
+    /// The request was never sent (the budget held it back): nothing can have happened.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, Error::Throttled)
     }
 
     /// Build the error for a non-success answer from its status and body.

@@ -188,6 +188,11 @@ pub fn after_create(
             Step::WaitAvailable,
             format!("waiting for appliance {} to become available", db.id),
         ),
+        // Never sent: not an attempt, nothing can exist.
+        Err(e) if e.is_throttled() => record.released(format!(
+            "waiting for the SAKURA Cloud request budget to create appliance {}",
+            record.appliance_name
+        )),
         Err(e) if definitely_refused(&e) => record.failed(format!(
             "SAKURA Cloud refused to create the appliance: {e}. Check the instance parameters (switchID, ipaddress, maskLen, defaultRoute, zone, databaseVersion), deprovision this instance and provision again"
         )),

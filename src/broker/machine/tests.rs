@@ -224,6 +224,20 @@ fn a_409_to_a_create_is_not_final_but_a_400_is() {
 }
 
 #[test]
+fn a_create_held_back_by_the_budget_is_not_an_attempt() {
+    let s = settings();
+    let mut r = record("provision", "create", None);
+    r.create_claimed_at = Some(NOW);
+    let next = after_create(&r, Err(sacloud::Error::Throttled), &ctx(&s));
+    assert_eq!(next.operation.progress.attempts, 0);
+    assert_eq!(
+        next.create_claimed_at, None,
+        "nothing was sent, nothing to wait out"
+    );
+    assert_eq!(decide_create(&next, &[], &ctx(&s)), CreateDecision::Post);
+}
+
+#[test]
 fn a_create_answer_records_the_appliance_and_when_it_was_learnt() {
     let s = settings();
     let r = record("provision", "create", None);
