@@ -22,7 +22,10 @@ async fn a_new_appliance_is_migrating_without_instance_and_has_the_real_quirks()
     assert_eq!((&a["Icon"], &a["Switch"]), (&Value::Null, &Value::Null));
     assert_eq!(a["Remark"]["Servers"][0]["IPAddress"], "192.168.0.11");
     assert_eq!(a["Remark"]["Zone"]["ID"], 29001);
-    assert_eq!(a["Remark"]["DBConf"]["Common"]["DatabaseVersion"], "15");
+    assert_eq!(
+        a["Remark"]["DBConf"]["Common"]["DatabaseVersion"], "13",
+        "PostgreSQL's default is the version SAKURA documents"
+    );
     assert_eq!(a["Interfaces"][0]["IPAddress"], "192.168.0.11");
 }
 
@@ -204,4 +207,60 @@ async fn updates_check_the_settings_hash_and_the_user() {
         .call(Method::PUT, &path, Some(json!({"Appliance": {"Settings": settings("admin2", 15432), "SettingsHash": new_hash}})))
         .await;
     assert_eq!(status, 400, "the default user cannot change");
+}
+
+#[tokio::test]
+async fn only_versions_sakura_names_are_offered() {
+    let sim = start_sim(fast_timings()).await;
+    let raw = Raw::new(&sim);
+    let version = |engine: &str, version: Option<&str>| {
+        let mut body = create_body("osb-version", &[]);
+        let common = &mut body["Appliance"]["Remark"]["DBConf"]["Common"];
+        common["DatabaseName"] = json!(engine);
+        if let Some(v) = version {
+            common["DatabaseVersion"] = json!(v);
+        }
+        body
+    };
+    for (engine, asked, got) in [
+        ("postgres", None, "13"),
+        ("postgres", Some("13"), "13"),
+        ("postgres", Some("11"), "11"),
+        ("MariaDB", None, "10.11"),
+        ("MariaDB", Some("10.11"), "10.11"),
+        ("MariaDB", Some("10.4"), "10.4"),
+        ("MariaDB", Some("10.3"), "10.3"),
+    ] {
+        let (status, body) = raw
+            .call(Method::POST, "/appliance", Some(version(engine, asked)))
+            .await;
+        assert_eq!(status, 202, "{engine} {asked:?}: {body}");
+        let common = &body["Appliance"]["Remark"]["DBConf"]["Common"];
+        assert_eq!(common["DatabaseVersion"], got, "{engine} {asked:?}");
+    }
+    for (engine, asked) in [
+        ("postgres", "15"),
+        ("postgres", "10.11"),
+        ("MariaDB", "13"),
+        ("MariaDB", "8.0"),
+        ("MariaDB", ""),
+    ] {
+        let (status, body) = raw
+            .call(
+                Method::POST,
+                "/appliance",
+                Some(version(engine, Some(asked))),
+            )
+            .await;
+        assert_eq!(status, 400, "{engine} {asked:?}: {body}");
+        assert_error(&body, "400 Bad Request", "bad_request");
+        assert!(
+            body["error_msg"]
+                .as_str()
+                .unwrap()
+                .contains("DatabaseVersion"),
+            "{body}"
+        );
+    }
+    assert_eq!(sim.appliances().len(), 7);
 }

@@ -18,12 +18,19 @@ pub(crate) const ZONES: &[(&str, u64)] = &[
     ("tk1v", 29001),
 ];
 
-/// The version an appliance gets when the create names none.
-pub(crate) fn default_version(engine: Engine) -> &'static str {
+/// The versions a create may ask for, newest first: those SAKURA's own tools and documents
+/// name (MariaDB 10.11 is the newest the API offers; PostgreSQL 13 is what its Terraform
+/// provider documents). The simulator invents none.
+pub(crate) fn versions(engine: Engine) -> &'static [&'static str] {
     match engine {
-        Engine::MariaDb => "10.11",
-        Engine::Postgres => "15",
+        Engine::MariaDb => &["10.11", "10.4", "10.3"],
+        Engine::Postgres => &["13", "11"],
     }
+}
+
+/// The version an appliance gets when the create names none: the newest of [`versions`].
+pub(crate) fn default_version(engine: Engine) -> &'static str {
+    versions(engine)[0]
 }
 
 /// One appliance, as in the `Appliance` member of a read.

@@ -1,7 +1,7 @@
 //! Checks of create and update bodies, as strict as the real API is known to be: the plan only
 //! in `Remark.Plan.ID`, `Remark.Switch.ID` as a string, `DatabaseName` exactly `MariaDB` or
-//! `postgres`, addresses that parse, ports 1024-65535, users of 3-20 characters. A body that
-//! fails answers 400 with the API's error JSON.
+//! `postgres`, a version that is offered, addresses that parse, ports 1024-65535, users of 3-20
+//! characters. A body that fails answers 400 with the API's error JSON.
 
 use std::net::Ipv4Addr;
 
@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::render::default_version;
+use super::render::{default_version, versions};
 use super::state::{NewAppliance, SimBackup, SimSettings};
 use crate::sacloud::Engine;
 
@@ -71,11 +71,20 @@ pub(crate) fn create(body: &Value) -> Result<NewAppliance, ApiError> {
             ));
         }
     };
+    let offered = versions(engine);
     let version = match a.pointer("/Remark/DBConf/Common/DatabaseVersion") {
         None | Some(Value::Null) => default_version(engine).to_owned(),
-        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+        Some(Value::String(v)) if offered.contains(&v.as_str()) => v.clone(),
+        Some(Value::String(v)) => {
+            return Err(bad(format!(
+                "Remark.DBConf.Common.DatabaseVersion {v:?} is not offered for {}; one of {}",
+                engine.wire_name(),
+                offered.join(", ")
+            )));
+        }
         Some(_) => return Err(bad("Remark.DBConf.Common.DatabaseVersion must be a string")),
     };
+
     let remark_common = a.pointer("/Remark/DBConf/Common");
     let db_conf = a
         .pointer("/Settings/DBConf")
