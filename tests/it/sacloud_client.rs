@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use osb_sacloud::sacloud::simulator::{Faults, Timings};
+use osb_sacloud::sacloud::simulator::{Faults, POWER_IGNORED, Timings};
 use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange};
 use osb_sacloud::secret::Secret;
 
@@ -86,15 +86,21 @@ async fn full_lifecycle_from_create_to_404() {
         .await
         .unwrap()
         .id;
+    // Calls by id answer 404 for a moment after the create: wait_read waits that out.
     wait_for("available", || async {
-        let db = client.read(ZONE, id).await.unwrap();
+        let db = wait_read(&client, id).await;
         (db.availability == "available").then_some(())
     })
     .await;
     wait_instance(&client, id, "up").await;
     let status = client.status(ZONE, id).await.unwrap();
     assert_eq!(status.status.as_deref(), Some("up"));
+    // Up is not ready: the engine runs a little later, and a fresh appliance ignores power
+    // calls for a while. wait_settled waits for both.
+    wait_settled(&sim, &client, id).await;
+    let status = client.status(ZONE, id).await.unwrap();
     assert!(status.db_running);
+    assert_eq!(status.engine_status.as_deref(), Some("running"));
 
     client.shutdown(ZONE, id, true).await.unwrap();
     let db = client.read(ZONE, id).await.unwrap();
@@ -103,6 +109,7 @@ async fn full_lifecycle_from_create_to_404() {
     let status = client.status(ZONE, id).await.unwrap();
     assert_eq!(status.status.as_deref(), Some("down"));
     assert!(!status.db_running);
+    assert_eq!(status.engine_status.as_deref(), Some("stopped"));
 
     client.delete(ZONE, id).await.unwrap();
     let err = client.read(ZONE, id).await.unwrap_err();
@@ -146,6 +153,7 @@ async fn power_calls_while_migrating_are_still_creating() {
         .await
         .unwrap()
         .id;
+    assert_eq!(wait_read(&client, id).await.availability, "migrating");
 
     for err in [
         client.shutdown(ZONE, id, true).await.unwrap_err(),
@@ -172,7 +180,7 @@ async fn power_conflicts_and_delete_only_when_down() {
         .await
         .unwrap()
         .id;
-    wait_instance(&client, id, "up").await;
+    wait_settled(&sim, &client, id).await;
 
     let err = client.delete(ZONE, id).await.unwrap_err();
     assert!(err.is_conflict() && !err.is_still_creating(), "{err}");
@@ -191,6 +199,7 @@ async fn power_conflicts_and_delete_only_when_down() {
     client.boot(ZONE, id).await.unwrap();
     wait_instance(&client, id, "up").await;
     assert_eq!(sim.appliances()[0].instance_status.as_deref(), Some("up"));
+    assert_eq!(sim.count(POWER_IGNORED), 0, "no call was made in a window");
 }
 
 #[tokio::test]
@@ -202,7 +211,7 @@ async fn settings_update_needs_the_current_hash() {
         .await
         .unwrap()
         .id;
-    wait_instance(&client, id, "up").await;
+    wait_settled(&sim, &client, id).await;
 
     let before = client.read(ZONE, id).await.unwrap();
     let old_hash = before.settings_hash.clone().expect("hash");
@@ -399,7 +408,7 @@ async fn a_failed_appliance_can_be_deleted_without_shutdown() {
         .unwrap()
         .id;
     wait_for("failed", || async {
-        (client.read(ZONE, id).await.unwrap().availability == "failed").then_some(())
+        (wait_read(&client, id).await.availability == "failed").then_some(())
     })
     .await;
     client.delete(ZONE, id).await.unwrap();

@@ -1,7 +1,12 @@
 //! The simulator on the wire, through a plain HTTP client: the shapes and quirks of its
 //! answers, ids as strings or numbers, the error JSON, and validation of creates and updates.
 
+use std::time::Duration;
+
 use http::Method;
+use osb_sacloud::sacloud::simulator::{
+    CONFIGS_APPLIED, HIDDEN_AFTER_CREATE, POWER_IGNORED, Timings, UPDATES_IGNORED,
+};
 use serde_json::{Value, json};
 
 use crate::support_sacloud::*;
@@ -34,6 +39,7 @@ async fn ids_are_strings_unless_the_bigint_header_is_sent() {
     let sim = start_sim(fast_timings()).await;
     let raw = Raw::new(&sim);
     let id = create(&raw, "osb-ids", &[]).await["ID"].as_u64().unwrap();
+    raw.wait_visible(id).await;
     let url = format!("{}/appliance/{id}", raw.api);
     let (_, body) = raw.send(Method::GET, &url, None, true, false).await;
     let a = &body["Appliance"];
@@ -150,12 +156,19 @@ async fn create_bodies_are_validated_like_the_real_api() {
 
 #[tokio::test]
 async fn updates_check_the_settings_hash_and_the_user() {
-    let sim = start_sim(fast_timings()).await;
+    // Visible while still migrating, and no window in which updates are ignored.
+    let sim = start_sim(Timings {
+        migrating: Duration::from_millis(1500),
+        ignore_updates_after_boot: Duration::ZERO,
+        ..fast_timings()
+    })
+    .await;
     let raw = Raw::new(&sim);
     let a = create(&raw, "osb-hash", &[]).await;
     let id = a["ID"].as_u64().unwrap();
     let hash = a["SettingsHash"].as_str().unwrap().to_owned();
     let path = format!("/appliance/{id}");
+    raw.wait_visible(id).await;
 
     let (status, body) = raw
         .call(
@@ -172,7 +185,7 @@ async fn updates_check_the_settings_hash_and_the_user() {
     })
     .await;
 
-    let settings = |user: &str, port: u16| json!({"DBConf": {"Common": {"DefaultUser": user, "ServicePort": port}}});
+    let settings = |user: &str, port: u16| json!({"DBConf": {"Common": {"DefaultUser": user, "UserPassword": "pw-pw-pw", "ServicePort": port}}});
     let (status, body) = raw
         .call(Method::PUT, &path, Some(json!({"Appliance": {"Settings": settings("admin1", 15432), "SettingsHash": hash, "Tags": ["x"]}})))
         .await;
@@ -182,14 +195,9 @@ async fn updates_check_the_settings_hash_and_the_user() {
         .unwrap()
         .to_owned();
     assert_ne!(new_hash, hash);
-    assert_eq!(
-        body["Appliance"]["Settings"]["DBConf"]["Common"]["ServicePort"],
-        "15432"
-    );
-    assert_eq!(
-        body["Appliance"]["Settings"]["DBConf"]["Common"]["UserPassword"], "pw-pw-pw",
-        "kept"
-    );
+    let common = &body["Appliance"]["Settings"]["DBConf"]["Common"];
+    assert_eq!(common["ServicePort"], "15432");
+    assert_eq!(common["UserPassword"], "pw-pw-pw");
     assert_eq!(body["Appliance"]["Tags"], json!(["x"]));
 
     let (status, body) = raw
@@ -207,6 +215,19 @@ async fn updates_check_the_settings_hash_and_the_user() {
         .call(Method::PUT, &path, Some(json!({"Appliance": {"Settings": settings("admin2", 15432), "SettingsHash": new_hash}})))
         .await;
     assert_eq!(status, 400, "the default user cannot change");
+    // SettingsHash is optional: without one the update is not checked.
+    let (status, body) = raw
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"Appliance": {"Settings": settings("admin1", 15434)}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["Appliance"]["Settings"]["DBConf"]["Common"]["ServicePort"],
+        "15434"
+    );
 }
 
 #[tokio::test]
@@ -263,4 +284,221 @@ async fn only_versions_sakura_names_are_offered() {
         );
     }
     assert_eq!(sim.appliances().len(), 7);
+}
+
+/// Wait until the appliance reads `Instance.Status == status` over the raw client.
+async fn raw_wait_instance(raw: &Raw, id: u64, status: &str) {
+    let path = format!("/appliance/{id}");
+    wait_for(&format!("instance {status}"), || async {
+        let (_, b) = raw.call(Method::GET, &path, None).await;
+        (b["Appliance"]["Instance"]["Status"] == status).then_some(())
+    })
+    .await
+}
+
+fn with_timings(t: Timings, edit: impl FnOnce(&mut Timings)) -> Timings {
+    let mut t = t;
+    edit(&mut t);
+    t
+}
+
+#[tokio::test]
+async fn just_after_the_create_calls_by_id_answer_404_though_the_find_lists_it() {
+    let sim = start_sim(with_timings(fast_timings(), |t| {
+        t.not_found_after_create = Duration::from_secs(60)
+    }))
+    .await;
+    let raw = Raw::new(&sim);
+    let id = create(&raw, "osb-hidden", &[]).await["ID"]
+        .as_u64()
+        .unwrap();
+    let (_, found) = raw.find(r#"{"Filter":{"Name":["osb-hidden"]}}"#).await;
+    assert_eq!(found["Total"], 1, "the find lists it: {found}");
+    assert_eq!(found["Appliances"][0]["ID"], id);
+    let by_id = [
+        (Method::GET, format!("/appliance/{id}"), None),
+        (Method::GET, format!("/appliance/{id}/status"), None),
+        (Method::PUT, format!("/appliance/{id}/power"), None),
+        (
+            Method::DELETE,
+            format!("/appliance/{id}/power"),
+            Some(json!({"Force": true})),
+        ),
+        (Method::PUT, format!("/appliance/{id}/config"), None),
+        (
+            Method::PUT,
+            format!("/appliance/{id}"),
+            Some(json!({"Appliance": {"Tags": ["x"]}})),
+        ),
+        (Method::DELETE, format!("/appliance/{id}"), None),
+    ];
+    for (method, path, body) in &by_id {
+        let (status, answer) = raw.call(method.clone(), path, body.clone()).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_error(&answer, "404 Not Found", "not_found");
+    }
+    assert_eq!(sim.count(HIDDEN_AFTER_CREATE), by_id.len() as u64);
+    assert_eq!(sim.appliances().len(), 1, "nothing was deleted");
+
+    // Turned off at run time: the same appliance answers at once.
+    sim.set_timings(with_timings(sim.timings(), |t| {
+        t.not_found_after_create = Duration::ZERO
+    }));
+    let (status, body) = raw.call(Method::GET, &by_id[0].1, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Appliance"]["ID"], id);
+}
+
+#[tokio::test]
+async fn without_the_404_window_a_new_appliance_answers_at_once() {
+    let sim = start_sim(plain_timings()).await;
+    let raw = Raw::new(&sim);
+    let id = create(&raw, "osb-seen", &[]).await["ID"].as_u64().unwrap();
+    let (status, body) = raw
+        .call(Method::GET, &format!("/appliance/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Appliance"]["Availability"], "migrating");
+    assert_eq!(sim.count(HIDDEN_AFTER_CREATE), 0);
+}
+
+#[tokio::test]
+async fn power_calls_just_after_the_boot_are_answered_and_ignored() {
+    let sim = start_sim(with_timings(plain_timings(), |t| {
+        t.ignore_power_after_boot = Duration::from_secs(60)
+    }))
+    .await;
+    let raw = Raw::new(&sim);
+    let id = create(&raw, "osb-fresh", &[]).await["ID"].as_u64().unwrap();
+    raw_wait_instance(&raw, id, "up").await;
+    let power = format!("/appliance/{id}/power");
+    // A boot of an up appliance would be a 409, and the shutdown would shut it down.
+    let (status, body) = raw.call(Method::PUT, &power, None).await;
+    assert_eq!((status, &body["is_ok"]), (200, &json!(true)), "{body}");
+    let (status, body) = raw
+        .call(Method::DELETE, &power, Some(json!({"Force": true})))
+        .await;
+    assert_eq!((status, &body["is_ok"]), (200, &json!(true)), "{body}");
+    let (_, body) = raw
+        .call(Method::GET, &format!("/appliance/{id}"), None)
+        .await;
+    assert_eq!(
+        body["Appliance"]["Instance"]["Status"], "up",
+        "nothing changed"
+    );
+    assert_eq!(sim.count(POWER_IGNORED), 2);
+
+    sim.set_timings(with_timings(sim.timings(), |t| {
+        t.ignore_power_after_boot = Duration::ZERO
+    }));
+    let (status, body) = raw.call(Method::PUT, &power, None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = raw
+        .call(Method::DELETE, &power, Some(json!({"Force": true})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = raw
+        .call(Method::GET, &format!("/appliance/{id}"), None)
+        .await;
+    assert_ne!(body["Appliance"]["Instance"]["Status"], "up", "{body}");
+    assert_eq!(sim.count(POWER_IGNORED), 2);
+}
+
+#[tokio::test]
+async fn updates_just_after_the_boot_are_answered_and_ignored() {
+    let sim = start_sim(with_timings(plain_timings(), |t| {
+        t.ignore_updates_after_boot = Duration::from_secs(60)
+    }))
+    .await;
+    let raw = Raw::new(&sim);
+    let id = create(&raw, "osb-eager", &[]).await["ID"].as_u64().unwrap();
+    raw_wait_instance(&raw, id, "up").await;
+    let path = format!("/appliance/{id}");
+    let (_, before) = raw.call(Method::GET, &path, None).await;
+    let hash = before["Appliance"]["SettingsHash"].clone();
+    let update = json!({"Appliance": {"Tags": ["x"], "SettingsHash": hash, "Settings": {"DBConf": {"Common": {"DefaultUser": "admin1", "UserPassword": "pw-pw-pw", "ServicePort": 15432}}}}});
+
+    let (status, body) = raw.call(Method::PUT, &path, Some(update.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["Appliance"], before["Appliance"],
+        "the answer echoes the appliance as it is"
+    );
+    let (status, _) = raw.call(Method::PUT, &format!("{path}/config"), None).await;
+    assert_eq!(status, 200);
+    let (_, after) = raw.call(Method::GET, &path, None).await;
+    assert_eq!(after["Appliance"], before["Appliance"], "nothing changed");
+    assert_eq!(sim.count(UPDATES_IGNORED), 2);
+    assert_eq!(sim.count(CONFIGS_APPLIED), 0);
+
+    sim.set_timings(with_timings(sim.timings(), |t| {
+        t.ignore_updates_after_boot = Duration::ZERO
+    }));
+    let (status, body) = raw.call(Method::PUT, &path, Some(update)).await;
+    assert_eq!(status, 200, "{body}");
+    let settings = &body["Appliance"]["Settings"]["DBConf"]["Common"];
+    assert_eq!(settings["ServicePort"], "15432");
+    assert_ne!(body["Appliance"]["SettingsHash"], hash);
+    assert!(sim.appliances()[0].config_pending);
+    let (status, _) = raw.call(Method::PUT, &format!("{path}/config"), None).await;
+    assert_eq!(status, 200);
+    assert!(!sim.appliances()[0].config_pending);
+    assert_eq!(sim.count(UPDATES_IGNORED), 2);
+    assert_eq!(sim.count(CONFIGS_APPLIED), 1);
+}
+
+#[tokio::test]
+async fn the_engine_runs_a_while_after_up_and_restarts_on_an_applied_config() {
+    let sim = start_sim(with_timings(plain_timings(), |t| {
+        t.engine_start = Duration::from_secs(60)
+    }))
+    .await;
+    let raw = Raw::new(&sim);
+    let id = create(&raw, "osb-engine", &[]).await["ID"]
+        .as_u64()
+        .unwrap();
+    raw_wait_instance(&raw, id, "up").await;
+    let status_path = format!("/appliance/{id}/status");
+    let engine = |body: &Value| {
+        let r = &body["Appliance"]["SettingsResponse"];
+        (
+            r["Status"].as_str().unwrap_or_default().to_owned(),
+            r["DBConf"]["postgres"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let (_, body) = raw.call(Method::GET, &status_path, None).await;
+    assert_eq!(engine(&body), ("up".into(), "stopped".into()), "{body}");
+    assert!(!sim.appliances()[0].engine_running);
+
+    // Off: the engine runs as soon as the appliance is up.
+    sim.set_timings(with_timings(sim.timings(), |t| {
+        t.engine_start = Duration::ZERO
+    }));
+    let (_, body) = raw.call(Method::GET, &status_path, None).await;
+    assert_eq!(engine(&body), ("up".into(), "running".into()), "{body}");
+
+    // An applied config restarts it: stopped again for engine_start.
+    sim.set_timings(with_timings(sim.timings(), |t| {
+        t.engine_start = Duration::from_millis(1000)
+    }));
+    wait_for("the engine running", || async {
+        let (_, body) = raw.call(Method::GET, &status_path, None).await;
+        (engine(&body).1 == "running").then_some(())
+    })
+    .await;
+    let (status, _) = raw
+        .call(Method::PUT, &format!("/appliance/{id}/config"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.count(CONFIGS_APPLIED), 1);
+    let (_, body) = raw.call(Method::GET, &status_path, None).await;
+    assert_eq!(engine(&body), ("up".into(), "stopped".into()), "{body}");
+    wait_for("the engine running again", || async {
+        let (_, body) = raw.call(Method::GET, &status_path, None).await;
+        (engine(&body).1 == "running").then_some(())
+    })
+    .await;
 }

@@ -112,8 +112,9 @@ pub(crate) fn appliance(a: &Appliance, phase: Phase) -> Value {
     v
 }
 
-/// The answer of `GET /appliance/{id}/status`.
-pub(crate) fn status(a: &Appliance, phase: Phase) -> Value {
+/// The answer of `GET /appliance/{id}/status`: `Status` follows the appliance, the engine entry
+/// follows the engine.
+pub(crate) fn status(a: &Appliance, phase: Phase, engine_running: bool) -> Value {
     let up = phase == Phase::Up;
     let state = if up { "up" } else { "down" };
     let mut db_conf = json!({
@@ -121,7 +122,12 @@ pub(crate) fn status(a: &Appliance, phase: Phase) -> Value {
         "log": [{"name": "systemctl", "data": "", "size": "0"}],
         "backup": {"history": []},
     });
-    db_conf[a.spec.engine.wire_name()] = json!({"status": if up { "running" } else { "stopped" }});
+    let engine = if up && engine_running {
+        "running"
+    } else {
+        "stopped"
+    };
+    db_conf[a.spec.engine.wire_name()] = json!({ "status": engine });
     json!({"is_ok": true, "Success": true, "Appliance": {"SettingsResponse": {
         "Status": state, "is_fatal": false, "DBConf": db_conf,
     }}})
