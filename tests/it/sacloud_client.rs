@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use osb_sacloud::sacloud::simulator::{Faults, POWER_IGNORED, Timings};
-use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange};
+use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange, SettingsDoc};
 use osb_sacloud::secret::Secret;
+use serde_json::json;
 
 use crate::support_sacloud::*;
 
@@ -282,6 +283,62 @@ async fn settings_update_needs_the_current_hash() {
             .get("SettingsHash")
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn an_update_built_from_the_read_keeps_what_the_broker_does_not_model() {
+    let sim = start_sim(plain_timings()).await;
+    let client = client_for(&sim);
+    let id = client
+        .create(ZONE, &create_request("osb-keep"))
+        .await
+        .unwrap()
+        .id;
+    wait_settled(&sim, &client, id).await;
+    // Someone turned the web UI on and set a replica user, e.g. in the control panel.
+    let db = client.read(ZONE, id).await.unwrap();
+    let mut doc = db.settings_doc.as_json().clone();
+    doc["DBConf"]["Common"]["WebUI"] = json!("192.168.0.11");
+    doc["DBConf"]["Common"]["ReplicaUser"] = json!("replica1");
+    let db = client
+        .update_settings(ZONE, id, &SettingsDoc::from(doc), None)
+        .await
+        .unwrap();
+
+    // An update made from the read keeps them, and the backup it did not change.
+    let kept = client
+        .update_settings(
+            ZONE,
+            id,
+            &db.settings_doc.with_change(&SettingsChange {
+                port: Some(13306),
+                ..SettingsChange::default()
+            }),
+            db.settings_hash.as_deref(),
+        )
+        .await
+        .unwrap();
+    let common = &kept.settings_doc.as_json()["DBConf"]["Common"];
+    assert_eq!(common["WebUI"], "192.168.0.11");
+    assert_eq!(common["ReplicaUser"], "replica1");
+    assert_eq!(kept.settings.port, Some(13306));
+    assert_eq!(kept.settings.backup, db.settings.backup);
+    assert!(kept.settings.backup.is_some());
+
+    // One made from the typed view only loses them, and the backup, and the port.
+    let s = &kept.settings;
+    let careless = SettingsDoc::from(json!({"DBConf": {"Common": {
+        "DefaultUser": s.default_user, "UserPassword": s.user_password.expose()}}}));
+    let lost = client
+        .update_settings(ZONE, id, &careless, kept.settings_hash.as_deref())
+        .await
+        .unwrap();
+    let common = &lost.settings_doc.as_json()["DBConf"]["Common"];
+    assert!(common.get("WebUI").is_none(), "{:?}", common.get("WebUI"));
+    assert!(common.get("ReplicaUser").is_none());
+    assert_eq!(lost.settings.backup, None);
+    assert_eq!(lost.settings.port, Some(3306));
+    assert!(lost.settings.source_networks.is_empty(), "allows all");
 }
 
 #[tokio::test]

@@ -215,6 +215,34 @@ async fn updates_check_the_settings_hash_and_the_user() {
         .call(Method::PUT, &path, Some(json!({"Appliance": {"Settings": settings("admin2", 15432), "SettingsHash": new_hash}})))
         .await;
     assert_eq!(status, 400, "the default user cannot change");
+    // The user and the password cannot be cleared: left out, they are refused.
+    for (left_out, settings) in [
+        (
+            "UserPassword",
+            json!({"DBConf": {"Common": {"DefaultUser": "admin1"}}}),
+        ),
+        (
+            "DefaultUser",
+            json!({"DBConf": {"Common": {"UserPassword": "pw-pw-pw"}}}),
+        ),
+        (
+            "Settings.DBConf",
+            json!({"MonitoringSuite": {"Enabled": true}}),
+        ),
+    ] {
+        let (status, body) = raw
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"Appliance": {"Settings": settings}})),
+            )
+            .await;
+        assert_eq!(status, 400, "{left_out}: {body}");
+        assert!(
+            body["error_msg"].as_str().unwrap().contains(left_out),
+            "{body}"
+        );
+    }
     // SettingsHash is optional: without one the update is not checked.
     let (status, body) = raw
         .call(
@@ -228,6 +256,99 @@ async fn updates_check_the_settings_hash_and_the_user() {
         body["Appliance"]["Settings"]["DBConf"]["Common"]["ServicePort"],
         "15434"
     );
+}
+
+/// A create body with members the simulator does not interpret.
+fn rich_create_body(name: &str) -> Value {
+    let mut body = create_body(name, &[]);
+    body["Appliance"]["Settings"] = json!({
+        "DBConf": {
+            "Common": {"DefaultUser": "admin1", "UserPassword": "pw-pw-pw", "ServicePort": 15432,
+                "SourceNetwork": ["10.0.0.0/8"], "WebUI": true, "ReplicaUser": "replica1",
+                "ReplicaPassword": "rp-rp-rp"},
+            "Backup": {"Rotate": 2, "Time": "02:00", "DayOfWeek": ["sun"],
+                "Connect": "nfs://192.168.0.31/export"},
+            "Replication": {"Model": "Master-Slave"}
+        },
+        "MonitoringSuite": {"Enabled": true}
+    });
+    body
+}
+
+/// `Settings` of the appliance at `path`, as a read answers them.
+async fn settings_of(raw: &Raw, path: &str) -> Value {
+    raw.call(Method::GET, path, None).await.1["Appliance"]["Settings"].clone()
+}
+
+#[tokio::test]
+async fn an_update_replaces_the_settings_and_clears_what_it_leaves_out() {
+    let sim = start_sim(plain_timings()).await;
+    let raw = Raw::new(&sim);
+    let (status, body) = raw
+        .call(
+            Method::POST,
+            "/appliance",
+            Some(rich_create_body("osb-replace")),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["Appliance"]["ID"].as_u64().unwrap();
+    let path = format!("/appliance/{id}");
+    wait_for("available", || async {
+        let (_, b) = raw.call(Method::GET, &path, None).await;
+        (b["Appliance"]["Availability"] == "available").then_some(())
+    })
+    .await;
+    // As created: every member as sent, the interpreted ones in the API's own shapes.
+    let sent = settings_of(&raw, &path).await;
+    let common = &sent["DBConf"]["Common"];
+    assert_eq!(common["WebUI"], true);
+    assert_eq!(common["ReplicaUser"], "replica1");
+    assert_eq!(common["ServicePort"], "15432");
+    assert_eq!(common["SourceNetwork"], json!(["10.0.0.0/8"]));
+    assert_eq!(
+        sent["DBConf"]["Backup"]["Connect"],
+        "nfs://192.168.0.31/export"
+    );
+    assert_eq!(sent["DBConf"]["Replication"]["Model"], "Master-Slave");
+    assert_eq!(sent["MonitoringSuite"]["Enabled"], true);
+
+    // A client that sends only what it knows: everything else is gone or back to its default.
+    let bare = json!({"DBConf": {"Common": {"DefaultUser": "admin1", "UserPassword": "pw-pw-pw"}}});
+    let (status, body) = raw
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"Appliance": {"Settings": bare}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let now = settings_of(&raw, &path).await;
+    let common = &now["DBConf"]["Common"];
+    assert_eq!(common["ServicePort"], "5432", "the engine's default port");
+    assert_eq!(common["SourceNetwork"], "", "allow all");
+    assert_eq!(now["DBConf"]["Backup"], json!([]), "backups off");
+    for gone in ["WebUI", "ReplicaUser", "ReplicaPassword"] {
+        assert!(common.get(gone).is_none(), "{gone} survived: {now}");
+    }
+    assert!(now["DBConf"].get("Replication").is_none(), "{now}");
+    assert!(now.get("MonitoringSuite").is_none(), "{now}");
+
+    // What is sent back survives.
+    let (status, body) = raw
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"Appliance": {"Settings": sent}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let again = settings_of(&raw, &path).await;
+    assert_eq!(again["DBConf"]["Common"]["WebUI"], true);
+    assert_eq!(again["DBConf"]["Common"]["ServicePort"], "15432");
+    assert_eq!(again["DBConf"]["Replication"]["Model"], "Master-Slave");
+    assert_eq!(again["DBConf"]["Backup"]["Rotate"], 2);
+    assert_eq!(again["MonitoringSuite"]["Enabled"], true);
 }
 
 #[tokio::test]

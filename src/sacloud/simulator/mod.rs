@@ -4,8 +4,8 @@
 //! It models the awkward parts of the real API: basic auth, ids as strings unless
 //! `X-Sakura-Bigint-As-Int: 1`, `migrating -> available` with no `Instance` at first, automatic
 //! boot (`down -> up`), shutdown through `cleaning`, 409 `still_creating` / `conflict`, delete
-//! only when down, 404 afterwards, `SettingsHash` checks, the find query's JSON after `?`, and
-//! the error JSON. By default it is also as awkward
+//! only when down, 404 afterwards, `SettingsHash` checks, settings replaced (not merged) by an
+//! update, the find query's JSON after `?`, and the error JSON. By default it is also as awkward
 //! as a real appliance in time: 404 for calls by id just after the create, power calls and
 //! updates answered but ignored just after the boot, and the engine `running` a while after the
 //! appliance reads `up`. Phases and windows are computed from timestamps on each call

@@ -113,8 +113,9 @@ pub(crate) async fn read(
 }
 
 /// `PUT /appliance/{id}`: name, description, tags and `Settings`, guarded by `SettingsHash`
-/// when one is sent (409 when stale). Just after the appliance came up the update is answered
-/// and ignored. A new password is set on the backing server before it is saved.
+/// when one is sent (409 when stale). `Settings` are replaced, not merged: what the body leaves
+/// out is cleared. Just after the appliance came up the update is answered and ignored. A new
+/// password is set on the backing server before it is saved.
 pub(crate) async fn update(
     AxState(sim): AxState<Arc<Shared>>,
     Path((zone, id)): Path<(String, String)>,
@@ -136,8 +137,8 @@ pub(crate) async fn update(
         }
         check_hash(a, upd.settings_hash.as_deref())?;
         let settings = upd
-            .db_conf
-            .map(|c| validate::settings(c, a.spec.engine, Some(&a.spec.settings), None))
+            .settings
+            .map(|sent| validate::update_settings(sent, a.spec.engine, &a.spec.settings))
             .transpose()?;
         if a.just_up(now, &t, t.ignore_updates_after_boot) {
             tracing::debug!(id, "simulator ignores an update made just after the boot");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::config::{SimulatorConfig, Timings};
@@ -34,7 +35,8 @@ pub const UPDATES_IGNORED: &str = "updates ignored";
 /// Counter key of config applies that took effect (and restarted the engine).
 pub const CONFIGS_APPLIED: &str = "configs applied";
 
-/// `Settings.DBConf` of a simulated appliance.
+/// `Settings` of a simulated appliance: the members the simulator interprets, and the whole
+/// object as last sent. An update replaces all of it, as the real API does.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct SimSettings {
     pub default_user: String,
@@ -43,6 +45,10 @@ pub(crate) struct SimSettings {
     /// As sent; empty means allow all.
     pub source_networks: Vec<String>,
     pub backup: Option<SimBackup>,
+    /// `Settings` as the last create or update sent it, members the simulator does not
+    /// interpret included (`WebUI`, `ReplicaUser`, `Replication`, `MonitoringSuite`...): they
+    /// are rendered back as sent, and an update that leaves one out makes it disappear.
+    pub sent: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
