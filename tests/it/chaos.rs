@@ -81,6 +81,11 @@ fn start_simulator(port: u16, seed: u64, dir: &Path) -> Process {
         .env("SIMULATOR_MIGRATING_MS", "1000")
         .env("SIMULATOR_BOOT_MS", "400")
         .env("SIMULATOR_CLEANING_MS", "300")
+        // The real API's awkward windows, on at this run's scale.
+        .env("SIMULATOR_NOT_FOUND_AFTER_CREATE_MS", "1200")
+        .env("SIMULATOR_IGNORE_POWER_AFTER_BOOT_MS", "500")
+        .env("SIMULATOR_IGNORE_UPDATES_AFTER_BOOT_MS", "500")
+        .env("SIMULATOR_ENGINE_START_MS", "300")
         .env("SIMULATOR_FAULTS", FAULTS)
         .env("SIMULATOR_SEED", seed.to_string());
     Process(cmd.spawn().expect("simulator starts"))

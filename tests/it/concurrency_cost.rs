@@ -48,6 +48,7 @@ impl Meter {
             migrating: Duration::from_millis(2000),
             boot: Duration::from_millis(250),
             cleaning: Duration::from_millis(3000),
+            ..fast_timings()
         };
         let sim = Simulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await

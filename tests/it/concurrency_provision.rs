@@ -207,6 +207,7 @@ async fn crowds_of_pollers_run_each_side_effect_once() {
         migrating: Duration::from_millis(400),
         boot: Duration::from_millis(400),
         cleaning: Duration::from_millis(400),
+        ..fast_timings()
     };
     let slow = RouteFaults {
         latency_ms: 300,

@@ -20,6 +20,7 @@ async fn a_deprovision_racing_an_inflight_create_leaves_no_appliance() {
         migrating: Duration::from_millis(200),
         boot: Duration::from_millis(200),
         cleaning: Duration::from_millis(200),
+        ..fast_timings()
     };
     // The create call takes long enough for the DELETE to land while it is in flight.
     sim.faults.routes.insert(

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use osb_sacloud::sacloud::simulator::{Faults, Timings};
-use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange};
+use osb_sacloud::sacloud::simulator::{Faults, POWER_IGNORED, Timings};
+use osb_sacloud::sacloud::{DatabaseSettings, Engine, Error, SettingsChange, SettingsDoc};
 use osb_sacloud::secret::Secret;
+use serde_json::json;
 
 use crate::support_sacloud::*;
 
@@ -86,15 +87,21 @@ async fn full_lifecycle_from_create_to_404() {
         .await
         .unwrap()
         .id;
+    // Calls by id answer 404 for a moment after the create: wait_read waits that out.
     wait_for("available", || async {
-        let db = client.read(ZONE, id).await.unwrap();
+        let db = wait_read(&client, id).await;
         (db.availability == "available").then_some(())
     })
     .await;
     wait_instance(&client, id, "up").await;
     let status = client.status(ZONE, id).await.unwrap();
     assert_eq!(status.status.as_deref(), Some("up"));
+    // Up is not ready: the engine runs a little later, and a fresh appliance ignores power
+    // calls for a while. wait_settled waits for both.
+    wait_settled(&sim, &client, id).await;
+    let status = client.status(ZONE, id).await.unwrap();
     assert!(status.db_running);
+    assert_eq!(status.engine_status.as_deref(), Some("running"));
 
     client.shutdown(ZONE, id, true).await.unwrap();
     let db = client.read(ZONE, id).await.unwrap();
@@ -103,6 +110,7 @@ async fn full_lifecycle_from_create_to_404() {
     let status = client.status(ZONE, id).await.unwrap();
     assert_eq!(status.status.as_deref(), Some("down"));
     assert!(!status.db_running);
+    assert_eq!(status.engine_status.as_deref(), Some("stopped"));
 
     client.delete(ZONE, id).await.unwrap();
     let err = client.read(ZONE, id).await.unwrap_err();
@@ -146,6 +154,7 @@ async fn power_calls_while_migrating_are_still_creating() {
         .await
         .unwrap()
         .id;
+    assert_eq!(wait_read(&client, id).await.availability, "migrating");
 
     for err in [
         client.shutdown(ZONE, id, true).await.unwrap_err(),
@@ -172,7 +181,7 @@ async fn power_conflicts_and_delete_only_when_down() {
         .await
         .unwrap()
         .id;
-    wait_instance(&client, id, "up").await;
+    wait_settled(&sim, &client, id).await;
 
     let err = client.delete(ZONE, id).await.unwrap_err();
     assert!(err.is_conflict() && !err.is_still_creating(), "{err}");
@@ -191,6 +200,7 @@ async fn power_conflicts_and_delete_only_when_down() {
     client.boot(ZONE, id).await.unwrap();
     wait_instance(&client, id, "up").await;
     assert_eq!(sim.appliances()[0].instance_status.as_deref(), Some("up"));
+    assert_eq!(sim.count(POWER_IGNORED), 0, "no call was made in a window");
 }
 
 #[tokio::test]
@@ -202,7 +212,7 @@ async fn settings_update_needs_the_current_hash() {
         .await
         .unwrap()
         .id;
-    wait_instance(&client, id, "up").await;
+    wait_settled(&sim, &client, id).await;
 
     let before = client.read(ZONE, id).await.unwrap();
     let old_hash = before.settings_hash.clone().expect("hash");
@@ -273,6 +283,62 @@ async fn settings_update_needs_the_current_hash() {
             .get("SettingsHash")
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn an_update_built_from_the_read_keeps_what_the_broker_does_not_model() {
+    let sim = start_sim(plain_timings()).await;
+    let client = client_for(&sim);
+    let id = client
+        .create(ZONE, &create_request("osb-keep"))
+        .await
+        .unwrap()
+        .id;
+    wait_settled(&sim, &client, id).await;
+    // Someone turned the web UI on and set a replica user, e.g. in the control panel.
+    let db = client.read(ZONE, id).await.unwrap();
+    let mut doc = db.settings_doc.as_json().clone();
+    doc["DBConf"]["Common"]["WebUI"] = json!("192.168.0.11");
+    doc["DBConf"]["Common"]["ReplicaUser"] = json!("replica1");
+    let db = client
+        .update_settings(ZONE, id, &SettingsDoc::from(doc), None)
+        .await
+        .unwrap();
+
+    // An update made from the read keeps them, and the backup it did not change.
+    let kept = client
+        .update_settings(
+            ZONE,
+            id,
+            &db.settings_doc.with_change(&SettingsChange {
+                port: Some(13306),
+                ..SettingsChange::default()
+            }),
+            db.settings_hash.as_deref(),
+        )
+        .await
+        .unwrap();
+    let common = &kept.settings_doc.as_json()["DBConf"]["Common"];
+    assert_eq!(common["WebUI"], "192.168.0.11");
+    assert_eq!(common["ReplicaUser"], "replica1");
+    assert_eq!(kept.settings.port, Some(13306));
+    assert_eq!(kept.settings.backup, db.settings.backup);
+    assert!(kept.settings.backup.is_some());
+
+    // One made from the typed view only loses them, and the backup, and the port.
+    let s = &kept.settings;
+    let careless = SettingsDoc::from(json!({"DBConf": {"Common": {
+        "DefaultUser": s.default_user, "UserPassword": s.user_password.expose()}}}));
+    let lost = client
+        .update_settings(ZONE, id, &careless, kept.settings_hash.as_deref())
+        .await
+        .unwrap();
+    let common = &lost.settings_doc.as_json()["DBConf"]["Common"];
+    assert!(common.get("WebUI").is_none(), "{:?}", common.get("WebUI"));
+    assert!(common.get("ReplicaUser").is_none());
+    assert_eq!(lost.settings.backup, None);
+    assert_eq!(lost.settings.port, Some(3306));
+    assert!(lost.settings.source_networks.is_empty(), "allows all");
 }
 
 #[tokio::test]
@@ -399,7 +465,7 @@ async fn a_failed_appliance_can_be_deleted_without_shutdown() {
         .unwrap()
         .id;
     wait_for("failed", || async {
-        (client.read(ZONE, id).await.unwrap().availability == "failed").then_some(())
+        (wait_read(&client, id).await.availability == "failed").then_some(())
     })
     .await;
     client.delete(ZONE, id).await.unwrap();

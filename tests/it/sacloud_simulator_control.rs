@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use http::Method;
-use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator};
+use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator, Timings};
 use serde_json::{Value, json};
 
 use crate::support_sacloud::*;
@@ -146,6 +146,65 @@ async fn control_api_steers_and_reports_without_auth_or_faults() {
         .call(Method::GET, &format!("/appliance/{id}"), None)
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn timings_are_read_and_changed_at_run_time() {
+    let sim = start_sim(fast_timings()).await;
+    let raw = Raw::new(&sim);
+    let (status, t) = raw.control(Method::GET, "/timings", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        t,
+        json!({"migrating_ms": 80, "boot_ms": 80, "cleaning_ms": 50,
+            "not_found_after_create_ms": 120, "ignore_power_after_boot_ms": 100,
+            "ignore_updates_after_boot_ms": 100, "engine_start_ms": 80})
+    );
+
+    let patch = json!({"not_found_after_create_ms": 0, "engine_start_ms": 5});
+    assert_eq!(
+        raw.control(Method::PUT, "/timings", Some(patch)).await.0,
+        204
+    );
+    let (_, now) = raw.control(Method::GET, "/timings", None).await;
+    assert_eq!(now["not_found_after_create_ms"], 0);
+    assert_eq!(now["engine_start_ms"], 5);
+    assert_eq!(now["boot_ms"], 80, "what the patch does not name is kept");
+    assert_eq!(sim.timings().engine_start, Duration::from_millis(5));
+
+    for bad in [
+        json!({"nope_ms": 1}),
+        json!({"boot_ms": "fast"}),
+        json!({"boot_ms": -1}),
+        json!([]),
+    ] {
+        let (status, body) = raw
+            .control(Method::PUT, "/timings", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    assert_eq!(raw.control(Method::GET, "/timings", None).await.1, now);
+
+    // The 404 window is off now: a new appliance answers at once.
+    let id = create(&raw, "osb-timed", &[]).await["ID"].as_u64().unwrap();
+    let (status, _) = raw
+        .call(Method::GET, &format!("/appliance/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+
+    // The in-process setter is the same thing; a reset goes back to the configured timings.
+    sim.set_timings(Timings {
+        boot: Duration::from_millis(7),
+        ..sim.timings()
+    });
+    assert_eq!(
+        raw.control(Method::GET, "/timings", None).await.1["boot_ms"],
+        7
+    );
+    sim.reset().await;
+    assert_eq!(sim.timings(), fast_timings());
+    assert_eq!(raw.control(Method::GET, "/timings", None).await.1, t);
 }
 
 #[tokio::test]

@@ -28,12 +28,18 @@ pub const TOKEN_SECRET: &str = "test-token-secret-value";
 /// A 32-byte key, base64.
 pub const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// Short simulator timers: a whole lifecycle takes well under a second.
+/// Short simulator timers: a whole lifecycle takes well under a second. Every awkward window
+/// of the real API is on, at the same small scale: 404 just after the create, power calls and
+/// updates ignored just after the boot, the engine running a little after `up`.
 pub fn fast_timings() -> Timings {
     Timings {
         migrating: Duration::from_millis(60),
         boot: Duration::from_millis(60),
         cleaning: Duration::from_millis(40),
+        not_found_after_create: Duration::from_millis(100),
+        ignore_power_after_boot: Duration::from_millis(80),
+        ignore_updates_after_boot: Duration::from_millis(80),
+        engine_start: Duration::from_millis(60),
     }
 }
 

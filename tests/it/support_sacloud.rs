@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults, Simulator, SimulatorConfig, Timings};
 use osb_sacloud::sacloud::{
-    Backup, Client, ClientConfig, CreateDatabase, DatabaseSettings, Engine,
+    Backup, Client, ClientConfig, CreateDatabase, Database, DatabaseSettings, Engine,
 };
 use osb_sacloud::secret::Secret;
 use serde_json::{Value, json};
@@ -17,12 +17,28 @@ pub const ZONE: &str = "tk1v";
 pub const TOKEN: &str = "test-token";
 pub const SECRET: &str = "test-secret";
 
-/// Phases of tens of milliseconds, so a whole lifecycle takes well under a second.
+/// Phases of tens of milliseconds, so a whole lifecycle takes well under a second, with every
+/// awkward window of the real API on at the same scale.
 pub fn fast_timings() -> Timings {
     Timings {
         migrating: Duration::from_millis(80),
         boot: Duration::from_millis(80),
         cleaning: Duration::from_millis(50),
+        not_found_after_create: Duration::from_millis(120),
+        ignore_power_after_boot: Duration::from_millis(100),
+        ignore_updates_after_boot: Duration::from_millis(100),
+        engine_start: Duration::from_millis(80),
+    }
+}
+
+/// [`fast_timings`] with the awkward windows off: the API as it would be without them.
+pub fn plain_timings() -> Timings {
+    Timings {
+        not_found_after_create: Duration::ZERO,
+        ignore_power_after_boot: Duration::ZERO,
+        ignore_updates_after_boot: Duration::ZERO,
+        engine_start: Duration::ZERO,
+        ..fast_timings()
     }
 }
 
@@ -107,13 +123,44 @@ pub fn route_faults(route: &str, f: RouteFaults) -> Faults {
     }
 }
 
-/// Wait until the appliance reads `Instance.Status == status`.
-pub async fn wait_instance(client: &Client, id: u64, status: &str) {
-    wait_for(&format!("instance {status}"), || async {
-        let db = client.read(ZONE, id).await.expect("read");
-        (db.instance_status.as_deref() == Some(status)).then_some(())
+/// Read the appliance, waiting out the 404s the API answers just after a create (as SAKURA's
+/// own client does).
+pub async fn wait_read(client: &Client, id: u64) -> Database {
+    wait_for("the appliance to be readable", || async {
+        match client.read(ZONE, id).await {
+            Ok(db) => Some(db),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => panic!("read: {e}"),
+        }
     })
     .await
+}
+
+/// Wait until the appliance reads `Instance.Status == status` (a 404 just after the create
+/// reads as not yet).
+pub async fn wait_instance(client: &Client, id: u64, status: &str) {
+    wait_for(&format!("instance {status}"), || async {
+        match client.read(ZONE, id).await {
+            Ok(db) => (db.instance_status.as_deref() == Some(status)).then_some(()),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => panic!("read: {e}"),
+        }
+    })
+    .await
+}
+
+/// Wait until the appliance is up, its engine runs, and the windows in which a fresh appliance
+/// ignores power calls and updates have passed: what SAKURA's own tools wait for before they
+/// change anything.
+pub async fn wait_settled(sim: &Simulator, client: &Client, id: u64) {
+    wait_instance(client, id, "up").await;
+    wait_for("the engine running", || async {
+        let status = client.status(ZONE, id).await.expect("status");
+        status.db_running.then_some(())
+    })
+    .await;
+    let t = sim.timings();
+    tokio::time::sleep(t.ignore_power_after_boot.max(t.ignore_updates_after_boot)).await;
 }
 
 /// A bare HTTP client for one simulator.
@@ -160,6 +207,16 @@ impl Raw {
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Wait until `GET /appliance/{id}` answers (not the 404 just after the create); its body.
+    pub async fn wait_visible(&self, id: u64) -> Value {
+        let path = format!("/appliance/{id}");
+        wait_for("the appliance to be visible", || async {
+            let (status, body) = self.call(Method::GET, &path, None).await;
+            (status == 200).then_some(body)
+        })
+        .await
     }
 
     pub async fn find(&self, query: &str) -> (u16, Value) {

@@ -5,9 +5,12 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde_json::{Map, Value, json};
+
 use super::faults::Faults;
 
-/// How long the timed phases of an appliance last.
+/// How long the timed phases of an appliance last, and how long each of the real API's awkward
+/// windows stays open. A zero duration turns a window off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timings {
     /// From create until `Availability: available` (or `failed`).
@@ -16,6 +19,20 @@ pub struct Timings {
     pub boot: Duration,
     /// From a shutdown until `down`; `Instance.Status` is `cleaning` meanwhile.
     pub cleaning: Duration,
+    /// For this long after the create, every call that names the appliance by id (read,
+    /// status, power, config, update, delete) answers the API's 404, although the appliance
+    /// exists; a find by name does list it. SAKURA's own client tolerates such 404s between a
+    /// create and the end of the boot.
+    pub not_found_after_create: Duration,
+    /// A power call (boot or shutdown) this soon after the appliance came up answers 200 and
+    /// changes nothing: the appliance accepts it and ignores it.
+    pub ignore_power_after_boot: Duration,
+    /// A settings update or config apply this soon after the appliance came up answers 200
+    /// (the update with the appliance as it is) and changes nothing.
+    pub ignore_updates_after_boot: Duration,
+    /// After the appliance comes up, and after an applied config restarts the engine, `/status`
+    /// reports the engine `stopped` for this long before `running` (`Status` is `up` meanwhile).
+    pub engine_start: Duration,
 }
 
 impl Default for Timings {
@@ -24,7 +41,63 @@ impl Default for Timings {
             migrating: Duration::from_millis(1500),
             boot: Duration::from_millis(1500),
             cleaning: Duration::from_millis(800),
+            not_found_after_create: Duration::from_millis(2000),
+            ignore_power_after_boot: Duration::from_millis(2000),
+            ignore_updates_after_boot: Duration::from_millis(2000),
+            engine_start: Duration::from_millis(1000),
         }
+    }
+}
+
+impl Timings {
+    /// Every duration with its name: `SIMULATOR_<NAME>_MS` in the environment, `<name>_ms` in
+    /// the JSON of `/_simulator/timings`.
+    fn named(&mut self) -> [(&'static str, &mut Duration); 7] {
+        [
+            ("migrating", &mut self.migrating),
+            ("boot", &mut self.boot),
+            ("cleaning", &mut self.cleaning),
+            ("not_found_after_create", &mut self.not_found_after_create),
+            ("ignore_power_after_boot", &mut self.ignore_power_after_boot),
+            (
+                "ignore_updates_after_boot",
+                &mut self.ignore_updates_after_boot,
+            ),
+            ("engine_start", &mut self.engine_start),
+        ]
+    }
+
+    /// `{"migrating_ms": 1500, "boot_ms": 1500, ...}`.
+    pub fn to_json(&self) -> Value {
+        let mut copy = *self;
+        let map: Map<String, Value> = copy
+            .named()
+            .into_iter()
+            .map(|(name, d)| (format!("{name}_ms"), json!(d.as_millis() as u64)))
+            .collect();
+        Value::Object(map)
+    }
+
+    /// These timings with the members of `patch` (`{"boot_ms": 300}`) changed; members left out
+    /// keep their value. Anything but an object of known names with whole milliseconds is
+    /// refused, and then nothing changes.
+    pub fn patched(&self, patch: &Value) -> Result<Timings, String> {
+        let Value::Object(members) = patch else {
+            return Err("timings must be a JSON object".into());
+        };
+        let mut out = *self;
+        let mut named = out.named();
+        for (key, value) in members {
+            let slot = named
+                .iter_mut()
+                .find(|(name, _)| key.strip_suffix("_ms") == Some(name))
+                .ok_or_else(|| format!("unknown timing {key:?}"))?;
+            let ms = value
+                .as_u64()
+                .ok_or_else(|| format!("{key} must be a whole number of milliseconds"))?;
+            *slot.1 = Duration::from_millis(ms);
+        }
+        Ok(out)
     }
 }
 
@@ -75,9 +148,11 @@ impl Default for SimulatorConfig {
 }
 
 impl SimulatorConfig {
-    /// Read `SAKURACLOUD_ACCESS_TOKEN(_SECRET)`, `SIMULATOR_MIGRATING_MS`, `SIMULATOR_BOOT_MS`,
-    /// `SIMULATOR_CLEANING_MS`, `SIMULATOR_MARIADB_URL`, `SIMULATOR_POSTGRES_URL`,
-    /// `SIMULATOR_FAULTS` (JSON) and `SIMULATOR_SEED`. A value that does not parse is reported
+    /// Read `SAKURACLOUD_ACCESS_TOKEN(_SECRET)`, the timings (`SIMULATOR_MIGRATING_MS`,
+    /// `SIMULATOR_BOOT_MS`, `SIMULATOR_CLEANING_MS`, `SIMULATOR_NOT_FOUND_AFTER_CREATE_MS`,
+    /// `SIMULATOR_IGNORE_POWER_AFTER_BOOT_MS`, `SIMULATOR_IGNORE_UPDATES_AFTER_BOOT_MS`,
+    /// `SIMULATOR_ENGINE_START_MS`; `0` turns a window off), `SIMULATOR_MARIADB_URL`,
+    /// `SIMULATOR_POSTGRES_URL`, `SIMULATOR_FAULTS` (JSON) and `SIMULATOR_SEED`. A value that does not parse is reported
     /// with a warning and its default is used; see [`SimulatorConfig::try_from_env`] to refuse.
     pub fn from_env() -> Self {
         Self::from_lookup(
@@ -102,23 +177,16 @@ impl SimulatorConfig {
         get: impl Fn(&str) -> Option<String>,
         mut problem: impl FnMut(String),
     ) -> Self {
-        let defaults = Timings::default();
-        let mut ms = |name: &str, default: Duration| match get(name) {
-            None => default,
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Duration::from_millis)
-                .unwrap_or_else(|_| {
-                    problem(format!("{name}={v:?} is not a number of milliseconds"));
-                    default
-                }),
-        };
-        let timings = Timings {
-            migrating: ms("SIMULATOR_MIGRATING_MS", defaults.migrating),
-            boot: ms("SIMULATOR_BOOT_MS", defaults.boot),
-            cleaning: ms("SIMULATOR_CLEANING_MS", defaults.cleaning),
-        };
+        let mut timings = Timings::default();
+        for (name, slot) in timings.named() {
+            let var = format!("SIMULATOR_{}_MS", name.to_ascii_uppercase());
+            if let Some(v) = get(&var) {
+                match v.trim().parse() {
+                    Ok(ms) => *slot = Duration::from_millis(ms),
+                    Err(_) => problem(format!("{var}={v:?} is not a number of milliseconds")),
+                }
+            }
+        }
         let faults = match get("SIMULATOR_FAULTS").filter(|v| !v.trim().is_empty()) {
             None => Faults::default(),
             Some(v) => serde_json::from_str(&v).unwrap_or_else(|e| {
@@ -214,8 +282,72 @@ mod tests {
 
     #[test]
     fn reports_values_that_do_not_parse() {
-        let (cfg, problems) = from(&[("SIMULATOR_BOOT_MS", "soon"), ("SIMULATOR_FAULTS", "{")]);
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert_eq!(cfg.timings.boot, Timings::default().boot);
+        let (cfg, problems) = from(&[
+            ("SIMULATOR_BOOT_MS", "soon"),
+            ("SIMULATOR_FAULTS", "{"),
+            ("SIMULATOR_ENGINE_START_MS", "-5"),
+        ]);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("SIMULATOR_BOOT_MS"), "{problems:?}");
+        assert_eq!(cfg.timings, Timings::default());
+    }
+
+    #[test]
+    fn the_awkward_windows_are_on_by_default() {
+        let t = Timings::default();
+        for d in [
+            t.not_found_after_create,
+            t.ignore_power_after_boot,
+            t.ignore_updates_after_boot,
+            t.engine_start,
+        ] {
+            assert!(d >= Duration::from_millis(1000), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_awkward_windows_and_zero_turns_them_off() {
+        let (cfg, problems) = from(&[
+            ("SIMULATOR_NOT_FOUND_AFTER_CREATE_MS", "100"),
+            ("SIMULATOR_IGNORE_POWER_AFTER_BOOT_MS", "0"),
+            ("SIMULATOR_IGNORE_UPDATES_AFTER_BOOT_MS", " 80 "),
+            ("SIMULATOR_ENGINE_START_MS", "0"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let t = cfg.timings;
+        assert_eq!(t.not_found_after_create, Duration::from_millis(100));
+        assert_eq!(t.ignore_power_after_boot, Duration::ZERO);
+        assert_eq!(t.ignore_updates_after_boot, Duration::from_millis(80));
+        assert_eq!(t.engine_start, Duration::ZERO);
+        assert_eq!(
+            t.boot,
+            Timings::default().boot,
+            "the others keep their defaults"
+        );
+    }
+
+    #[test]
+    fn timings_json_round_trips_and_patches_only_what_it_names() {
+        let t = Timings::default();
+        let v = t.to_json();
+        assert_eq!(v["boot_ms"], 1500);
+        assert_eq!(v["not_found_after_create_ms"], 2000);
+        assert_eq!(v.as_object().unwrap().len(), 7);
+        assert_eq!(t.patched(&v), Ok(t));
+        let p = t
+            .patched(&serde_json::json!({"engine_start_ms": 0, "boot_ms": 60}))
+            .unwrap();
+        assert_eq!(p.engine_start, Duration::ZERO);
+        assert_eq!(p.boot, Duration::from_millis(60));
+        assert_eq!(p.migrating, t.migrating);
+        for bad in [
+            serde_json::json!({"boot": 60}),
+            serde_json::json!({"boot_ms": -1}),
+            serde_json::json!({"boot_ms": "60"}),
+            serde_json::json!({"boot_ms": 1.5}),
+            serde_json::json!([1]),
+        ] {
+            assert!(t.patched(&bad).is_err(), "{bad}");
+        }
     }
 }

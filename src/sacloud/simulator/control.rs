@@ -15,17 +15,20 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::app::Shared;
+use super::config::Timings;
 use super::faults::Faults;
 use super::state::{ApplianceSummary, State};
 
 /// `GET /_simulator/counters`, `GET /_simulator/appliances`, `POST
-/// /_simulator/appliances/{id}/fail`, `GET|PUT /_simulator/faults`, `POST /_simulator/reset`.
+/// /_simulator/appliances/{id}/fail`, `GET|PUT /_simulator/faults`, `GET|PUT
+/// /_simulator/timings`, `POST /_simulator/reset`.
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_simulator/counters", get(counters))
         .route("/_simulator/appliances", get(appliances))
         .route("/_simulator/appliances/{id}/fail", post(fail))
         .route("/_simulator/faults", get(faults).put(set_faults))
+        .route("/_simulator/timings", get(timings).put(set_timings))
         .route("/_simulator/reset", post(reset))
 }
 
@@ -35,7 +38,7 @@ impl Shared {
     }
 
     pub fn summaries(&self) -> Vec<ApplianceSummary> {
-        self.lock().summaries(Instant::now(), &self.cfg.timings)
+        self.lock().summaries(Instant::now())
     }
 
     pub fn faults(&self) -> Faults {
@@ -44,6 +47,16 @@ impl Shared {
 
     pub fn set_faults(&self, faults: Faults) {
         self.lock().faults = faults;
+    }
+
+    pub fn timings(&self) -> Timings {
+        self.lock().timings
+    }
+
+    /// Takes effect on the next call; phases are computed from the timings in force when
+    /// asked, so this also moves appliances that are already booting or shutting down.
+    pub fn set_timings(&self, timings: Timings) {
+        self.lock().timings = timings;
     }
 
     /// Make an appliance `failed` now; false when there is no such appliance.
@@ -58,7 +71,8 @@ impl Shared {
     }
 
     /// Back to the start: no appliances (their backing users dropped), no counters, no
-    /// recorded requests, the configured faults. Ids and fault draws start over from the seed.
+    /// recorded requests, the configured faults and timings. Ids and fault draws start over
+    /// from the seed.
     pub async fn reset(&self) {
         let old = std::mem::replace(&mut *self.lock(), State::new(&self.cfg));
         for a in old.zones.into_values().flat_map(|z| z.into_values()) {
@@ -103,6 +117,28 @@ async fn set_faults(AxState(sim): AxState<Arc<Shared>>, body: Bytes) -> Response
             StatusCode::BAD_REQUEST,
             &format!("invalid faults JSON: {e}"),
         ),
+    }
+}
+
+/// `{"migrating_ms": .., "boot_ms": .., ..}`, every timing in force.
+async fn timings(AxState(sim): AxState<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(sim.timings().to_json())
+}
+
+/// Change the timings named in the body (`{"engine_start_ms": 0}`); the others keep theirs.
+async fn set_timings(AxState(sim): AxState<Arc<Shared>>, body: Bytes) -> Response {
+    let patched = serde_json::from_slice(&body)
+        .map_err(|e| format!("invalid timings JSON: {e}"))
+        .and_then(|patch| {
+            // Read and replaced under one lock, so concurrent patches do not undo each other.
+            let mut st = sim.lock();
+            let t = st.timings.patched(&patch)?;
+            st.timings = t;
+            Ok(())
+        });
+    match patched {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(StatusCode::BAD_REQUEST, &e),
     }
 }
 

@@ -4,9 +4,12 @@
 //! It models the awkward parts of the real API: basic auth, ids as strings unless
 //! `X-Sakura-Bigint-As-Int: 1`, `migrating -> available` with no `Instance` at first, automatic
 //! boot (`down -> up`), shutdown through `cleaning`, 409 `still_creating` / `conflict`, delete
-//! only when down, 404 afterwards, `SettingsHash` checks, the find query's JSON after `?`, and
-//! the error JSON. Phases are computed from timestamps on each call ([`Timings`]), so nothing
-//! runs in the background. [`Faults`] inject errors, dropped connections and latency; counters
+//! only when down, 404 afterwards, `SettingsHash` checks, settings replaced (not merged) by an
+//! update, the find query's JSON after `?`, and the error JSON. By default it is also as awkward
+//! as a real appliance in time: 404 for calls by id just after the create, power calls and
+//! updates answered but ignored just after the boot, and the engine `running` a while after the
+//! appliance reads `up`. Phases and windows are computed from timestamps on each call
+//! ([`Timings`], changeable at run time), so nothing runs in the background. [`Faults`] inject errors, dropped connections and latency; counters
 //! and recorded requests show what clients really did. With [`backing::Backing`], appliances get
 //! real admin logins on a MariaDB / PostgreSQL server.
 
@@ -37,8 +40,10 @@ use tokio::task::JoinHandle;
 pub use config::{SimulatorConfig, Timings};
 pub use faults::{Faults, RouteFaults};
 pub use recorded::RecordedRequest;
-pub use routes::{CREATED, DELETED};
-pub use state::ApplianceSummary;
+pub use state::{
+    ApplianceSummary, CONFIGS_APPLIED, CREATED, DELETED, HIDDEN_AFTER_CREATE, POWER_IGNORED,
+    UPDATES_IGNORED,
+};
 
 use app::Shared;
 use backing::Backing;
@@ -110,6 +115,16 @@ impl Simulator {
     /// The active faults, with what is left of their bursts.
     pub fn faults(&self) -> Faults {
         self.shared.faults()
+    }
+
+    /// Replace the timings in force (see `PUT /_simulator/timings`); a zero window is off.
+    pub fn set_timings(&self, timings: Timings) {
+        self.shared.set_timings(timings);
+    }
+
+    /// The timings in force.
+    pub fn timings(&self) -> Timings {
+        self.shared.timings()
     }
 
     /// Every appliance in every zone, as of now.

@@ -1,6 +1,9 @@
 //! Handlers for the appliance's power, status, config and deletion. What each may do depends on
 //! the phase: nothing while `migrating` (409 `still_creating`), boot only when down, shutdown
-//! only when up, delete only when down (409 `conflict` otherwise).
+//! only when up, delete only when down (409 `conflict` otherwise). Just after the appliance
+//! came up, power calls and config applies are answered 200 and ignored, as a real database
+//! appliance ignores what it is told right after powering on; and just after the create, all of
+//! them answer 404.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,43 +15,54 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::app::Shared;
+use super::config::Timings;
 use super::error::ApiError;
 use super::render;
 use super::routes::{check_zone, json_body, parse_id, respond};
-use super::state::{Appliance, Phase, Power};
+use super::state::{
+    Appliance, CONFIGS_APPLIED, DELETED, POWER_IGNORED, Phase, Power, UPDATES_IGNORED,
+};
 
-/// `GET /appliance/{id}/status`: `SettingsResponse.Status` `up` and the engine `running` once
-/// booted; `down` otherwise.
+/// `GET /appliance/{id}/status`: `SettingsResponse.Status` `up` once booted, `down` otherwise;
+/// the engine `running` only `engine_start` after that (and after a config restarted it).
 pub(crate) async fn status(
     AxState(sim): AxState<Arc<Shared>>,
     Path((zone, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_zone(&zone)?;
+    let id = parse_id(&id)?;
     let body = {
-        let st = sim.lock();
-        let a = st.get(&zone, parse_id(&id)?)?;
-        let phase = a.phase(Instant::now(), &sim.cfg.timings);
+        let mut st = sim.lock();
+        let now = Instant::now();
+        let t = st.timings;
+        let a = st.visible(&zone, id, now)?;
+        let phase = a.phase(now, &t);
         if phase == Phase::Migrating {
             return Err(ApiError::still_creating());
         }
-        render::status(a, phase)
+        render::status(a, phase, a.engine_running(now, &t))
     };
     Ok(respond(StatusCode::OK, body, &headers))
 }
 
-/// `PUT /appliance/{id}/config`: the running appliance takes its saved settings.
+/// `PUT /appliance/{id}/config`: the appliance takes its saved settings, which restarts the
+/// engine. Ignored just after the appliance came up.
 pub(crate) async fn apply_config(
     AxState(sim): AxState<Arc<Shared>>,
     Path((zone, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    change(&sim, &zone, &id, &headers, |a, phase, _| {
+    change(&sim, &zone, &id, &headers, |a, phase, now, t| {
         if phase == Phase::Failed {
             return Err(ApiError::conflict("The appliance has failed"));
         }
+        if a.just_up(now, t, t.ignore_updates_after_boot) {
+            return Ok(UPDATES_IGNORED);
+        }
         a.applied_hash = a.settings_hash.clone();
-        Ok(())
+        a.engine_restarted_at = Some(now);
+        Ok(CONFIGS_APPLIED)
     })
 }
 
@@ -58,11 +72,12 @@ pub(crate) async fn boot(
     Path((zone, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    change(&sim, &zone, &id, &headers, |a, phase, now| match phase {
+    change(&sim, &zone, &id, &headers, |a, phase, now, t| match phase {
         Phase::Down => {
             a.power = Power::Boot(now);
-            Ok(())
+            Ok("")
         }
+        Phase::Up if a.just_up(now, t, t.ignore_power_after_boot) => Ok(POWER_IGNORED),
         Phase::Up | Phase::Booting => Err(ApiError::conflict("The appliance is already up")),
         Phase::Cleaning => Err(ApiError::conflict("The appliance is shutting down")),
         Phase::Failed => Err(ApiError::conflict("The appliance has failed")),
@@ -85,35 +100,51 @@ pub(crate) async fn shutdown(
             return Err(ApiError::bad_request("Force must be a boolean"));
         }
     }
-    change(&sim, &zone, &id, &headers, |a, phase, now| {
+    change(&sim, &zone, &id, &headers, |a, phase, now, t| {
         if phase != Phase::Up {
             return Err(ApiError::conflict("The appliance is not up"));
         }
+        if a.just_up(now, t, t.ignore_power_after_boot) {
+            return Ok(POWER_IGNORED);
+        }
         a.power = Power::Shutdown(now);
-        Ok(())
+        Ok("")
     })
 }
 
-/// Change one appliance under the lock and answer `{"is_ok": true}`; `f` gets its phase and the
-/// time it was judged at. Nothing changes while it is still being created (409 `still_creating`,
-/// as SAKURA Cloud answers).
+/// Change one appliance under the lock and answer `{"is_ok": true}`; `f` gets its phase, the
+/// time it was judged at and the timings, and returns the counter to count the call under (`""`
+/// for none). The appliance must be visible (404 just after its create), and nothing changes
+/// while it is still being created (409 `still_creating`, as SAKURA Cloud answers).
 fn change(
     sim: &Shared,
     zone: &str,
     id: &str,
     headers: &HeaderMap,
-    f: impl FnOnce(&mut Appliance, Phase, Instant) -> Result<(), ApiError>,
+    f: impl FnOnce(&mut Appliance, Phase, Instant, &Timings) -> Result<&'static str, ApiError>,
 ) -> Result<Response, ApiError> {
     check_zone(zone)?;
+    let id = parse_id(id)?;
     {
         let mut st = sim.lock();
-        let a = st.get_mut(zone, parse_id(id)?)?;
         let now = Instant::now();
-        let phase = a.phase(now, &sim.cfg.timings);
+        let t = st.timings;
+        let a = st.visible(zone, id, now)?;
+        let phase = a.phase(now, &t);
         if phase == Phase::Migrating {
             return Err(ApiError::still_creating());
         }
-        f(a, phase, now)?;
+        let counter = f(a, phase, now, &t)?;
+        if !counter.is_empty() {
+            if counter != CONFIGS_APPLIED {
+                tracing::debug!(
+                    id,
+                    counter,
+                    "simulator ignores a call made just after the boot"
+                );
+            }
+            st.count(counter);
+        }
     }
     Ok(ok(headers))
 }
@@ -128,8 +159,10 @@ pub(crate) async fn delete(
     let id = parse_id(&id)?;
     let removed = {
         let mut st = sim.lock();
-        let a = st.get(&zone, id)?;
-        match a.phase(Instant::now(), &sim.cfg.timings) {
+        let now = Instant::now();
+        let t = st.timings;
+        let a = st.visible(&zone, id, now)?;
+        match a.phase(now, &t) {
             Phase::Migrating => return Err(ApiError::still_creating()),
             Phase::Up | Phase::Cleaning => {
                 return Err(ApiError::conflict(
@@ -140,9 +173,7 @@ pub(crate) async fn delete(
         }
         let removed = st.zones.get_mut(&zone).and_then(|z| z.remove(&id));
         if removed.is_some() {
-            *st.counters
-                .entry(super::routes::DELETED.into())
-                .or_default() += 1;
+            st.count(DELETED);
         }
         removed
     };

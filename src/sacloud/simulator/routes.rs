@@ -11,19 +11,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-/// Counter key of appliances really created (whatever the answer said).
-pub const CREATED: &str = "appliances created";
-/// Counter key of appliances really deleted.
-pub const DELETED: &str = "appliances deleted";
-
 use super::app::{Shared, wants_numbers};
 use super::error::ApiError;
 use super::filter::FindCondition;
 use super::render::{self, ZONES};
-use super::state::{Appliance, Phase};
+use super::state::{Appliance, CREATED, Phase, UPDATES_IGNORED};
 use super::validate;
 
-/// `GET /appliance?{json}`.
+/// `GET /appliance?{json}`. Lists appliances that calls by id still answer 404 for (just
+/// created): that is how a client finds the appliance an ambiguous create made, and whether the
+/// real API's list lags the same way is not known.
 pub(crate) async fn find(
     AxState(sim): AxState<Arc<Shared>>,
     Path(zone): Path<String>,
@@ -32,9 +29,10 @@ pub(crate) async fn find(
 ) -> Result<Response, ApiError> {
     check_zone(&zone)?;
     let cond = FindCondition::parse(uri.query())?;
-    let (now, t) = (Instant::now(), &sim.cfg.timings);
+    let now = Instant::now();
     let (total, page) = {
         let st = sim.lock();
+        let t = &st.timings;
         let matched: Vec<&Appliance> = st
             .zones
             .get(&zone)
@@ -72,10 +70,10 @@ pub(crate) async fn create(
     let (id, ambiguous) = {
         let mut st = sim.lock();
         let id = st.fresh_id();
-        let mut a = Appliance::new(id, &zone, spec, Instant::now(), &sim.cfg.timings);
+        let mut a = Appliance::new(id, &zone, spec, Instant::now(), &st.timings);
         a.ends_failed = st.faults.take_failed_create();
         st.zones.entry(zone.clone()).or_default().insert(id, a);
-        *st.counters.entry(CREATED.into()).or_default() += 1;
+        st.count(CREATED);
         (id, st.faults.take_ambiguous_create())
     };
     if let Some(backing) = sim.backing_for(engine)
@@ -90,7 +88,7 @@ pub(crate) async fn create(
         tracing::debug!(id, "simulator answers 500 to a create that succeeded");
         return Err(ApiError::internal("An unexpected error occurred."));
     }
-    let appliance = read_one(&sim, &zone, id)?.1;
+    let appliance = read_one(&sim, &zone, id)?;
     let body = json!({"is_ok": true, "Success": "Accepted", "Appliance": appliance});
     Ok(respond(StatusCode::ACCEPTED, body, &headers))
 }
@@ -102,13 +100,22 @@ pub(crate) async fn read(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_zone(&zone)?;
-    let appliance = read_one(&sim, &zone, parse_id(&id)?)?.1;
+    let id = parse_id(&id)?;
+    let appliance = {
+        let mut st = sim.lock();
+        let now = Instant::now();
+        let t = st.timings;
+        let a = st.visible(&zone, id, now)?;
+        render::appliance(a, a.phase(now, &t))
+    };
     let body = json!({"is_ok": true, "Success": true, "Appliance": appliance});
     Ok(respond(StatusCode::OK, body, &headers))
 }
 
 /// `PUT /appliance/{id}`: name, description, tags and `Settings`, guarded by `SettingsHash`
-/// (409 when stale). A new password is set on the backing server before it is saved.
+/// when one is sent (409 when stale). `Settings` are replaced, not merged: what the body leaves
+/// out is cleared. Just after the appliance came up the update is answered and ignored. A new
+/// password is set on the backing server before it is saved.
 pub(crate) async fn update(
     AxState(sim): AxState<Arc<Shared>>,
     Path((zone, id)): Path<(String, String)>,
@@ -122,16 +129,24 @@ pub(crate) async fn update(
     let now = Instant::now();
     // Check everything first, so that a refused update changes nothing anywhere.
     let (engine, settings, new_password) = {
-        let st = sim.lock();
-        let a = st.get(&zone, id)?;
-        if a.phase(now, &sim.cfg.timings) == Phase::Migrating {
+        let mut st = sim.lock();
+        let t = st.timings;
+        let a = st.visible(&zone, id, now)?;
+        if a.phase(now, &t) == Phase::Migrating {
             return Err(ApiError::still_creating());
         }
         check_hash(a, upd.settings_hash.as_deref())?;
         let settings = upd
-            .db_conf
-            .map(|c| validate::settings(c, a.spec.engine, Some(&a.spec.settings), None))
+            .settings
+            .map(|sent| validate::update_settings(sent, a.spec.engine, &a.spec.settings))
             .transpose()?;
+        if a.just_up(now, &t, t.ignore_updates_after_boot) {
+            tracing::debug!(id, "simulator ignores an update made just after the boot");
+            let appliance = render::appliance(a, a.phase(now, &t));
+            st.count(UPDATES_IGNORED);
+            let body = json!({"is_ok": true, "Success": true, "Appliance": appliance});
+            return Ok(respond(StatusCode::OK, body, &headers));
+        }
         let new_password = settings
             .as_ref()
             .filter(|s| s.password != a.spec.settings.password)
@@ -149,6 +164,7 @@ pub(crate) async fn update(
     }
     let appliance = {
         let mut st = sim.lock();
+        let t = st.timings;
         let a = st.get_mut(&zone, id)?;
         // Someone may have changed the settings while the password was being set.
         check_hash(a, upd.settings_hash.as_deref())?;
@@ -164,7 +180,7 @@ pub(crate) async fn update(
         if let Some(settings) = settings {
             a.set_settings(settings);
         }
-        render::appliance(a, a.phase(Instant::now(), &sim.cfg.timings))
+        render::appliance(a, a.phase(Instant::now(), &t))
     };
     let body = json!({"is_ok": true, "Success": true, "Appliance": appliance});
     Ok(respond(StatusCode::OK, body, &headers))
@@ -179,12 +195,11 @@ fn check_hash(a: &Appliance, sent: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// The appliance's phase and rendering, or 404.
-pub(crate) fn read_one(sim: &Shared, zone: &str, id: u64) -> Result<(Phase, Value), ApiError> {
+/// The appliance's rendering (even just after its create), or 404.
+fn read_one(sim: &Shared, zone: &str, id: u64) -> Result<Value, ApiError> {
     let st = sim.lock();
     let a = st.get(zone, id)?;
-    let phase = a.phase(Instant::now(), &sim.cfg.timings);
-    Ok((phase, render::appliance(a, phase)))
+    Ok(render::appliance(a, a.phase(Instant::now(), &st.timings)))
 }
 
 /// A JSON answer, with ids as strings unless the caller sent `X-Sakura-Bigint-As-Int: 1`.

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::config::{SimulatorConfig, Timings};
@@ -20,7 +21,22 @@ use crate::sacloud::Engine;
 /// How many recent requests are kept for [`super::Simulator::requests`].
 const REQUEST_LOG: usize = 500;
 
-/// `Settings.DBConf` of a simulated appliance.
+/// Counter key of appliances really created (whatever the answer said).
+pub const CREATED: &str = "appliances created";
+/// Counter key of appliances really deleted.
+pub const DELETED: &str = "appliances deleted";
+/// Counter key of calls answered 404 because the appliance was just created.
+pub const HIDDEN_AFTER_CREATE: &str = "not found after create";
+/// Counter key of power calls answered 200 and ignored, just after the appliance came up.
+pub const POWER_IGNORED: &str = "power calls ignored";
+/// Counter key of settings updates and config applies answered 200 and ignored, just after
+/// the appliance came up.
+pub const UPDATES_IGNORED: &str = "updates ignored";
+/// Counter key of config applies that took effect (and restarted the engine).
+pub const CONFIGS_APPLIED: &str = "configs applied";
+
+/// `Settings` of a simulated appliance: the members the simulator interprets, and the whole
+/// object as last sent. An update replaces all of it, as the real API does.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct SimSettings {
     pub default_user: String,
@@ -29,6 +45,10 @@ pub(crate) struct SimSettings {
     /// As sent; empty means allow all.
     pub source_networks: Vec<String>,
     pub backup: Option<SimBackup>,
+    /// `Settings` as the last create or update sent it, members the simulator does not
+    /// interpret included (`WebUI`, `ReplicaUser`, `Replication`, `MonitoringSuite`...): they
+    /// are rendered back as sent, and an update that leaves one out makes it disappear.
+    pub sent: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,6 +117,9 @@ pub(crate) struct Appliance {
     pub id: u64,
     pub zone: String,
     pub spec: NewAppliance,
+    pub created_at: Instant,
+    /// When an applied config last restarted the engine.
+    pub engine_restarted_at: Option<Instant>,
     pub settings_hash: String,
     /// The hash whose settings the running appliance uses (changed by `PUT /config`).
     pub applied_hash: String,
@@ -116,6 +139,8 @@ impl Appliance {
             id,
             zone: zone.to_owned(),
             spec,
+            created_at: now,
+            engine_restarted_at: None,
             settings_hash: String::new(),
             applied_hash: String::new(),
             settings_rev: 0,
@@ -146,6 +171,34 @@ impl Appliance {
             Power::Shutdown(at) if now < at + t.cleaning => Phase::Cleaning,
             Power::Shutdown(_) => Phase::Down,
         }
+    }
+
+    /// Whether calls naming the appliance by id answer 404 at `now`: it was created less than
+    /// `not_found_after_create` ago.
+    pub fn hidden(&self, now: Instant, t: &Timings) -> bool {
+        now < self.created_at + t.not_found_after_create
+    }
+
+    /// When the appliance came up, if it is up at `now`.
+    pub fn up_since(&self, now: Instant, t: &Timings) -> Option<Instant> {
+        match (self.phase(now, t), self.power) {
+            (Phase::Up, Power::Boot(at)) => Some(at + t.boot),
+            _ => None,
+        }
+    }
+
+    /// Whether the appliance is up and came up less than `window` before `now`.
+    pub fn just_up(&self, now: Instant, t: &Timings, window: Duration) -> bool {
+        self.up_since(now, t).is_some_and(|up| now < up + window)
+    }
+
+    /// Whether the database engine serves at `now`: `engine_start` after the appliance came
+    /// up, or after the last applied config restarted it, whichever is later.
+    pub fn engine_running(&self, now: Instant, t: &Timings) -> bool {
+        self.up_since(now, t).is_some_and(|up| {
+            let started = self.engine_restarted_at.map_or(up, |r| r.max(up));
+            now >= started + t.engine_start
+        })
     }
 
     /// Replace the settings and give them a new `SettingsHash`.
@@ -182,12 +235,16 @@ pub struct ApplianceSummary {
     /// `Instance.Status` now; `None` while migrating.
     pub instance_status: Option<String>,
     pub settings_hash: String,
-    /// Settings were changed and `PUT /config` has not been called since.
+    /// Settings were changed and `PUT /config` has not been applied since.
     pub config_pending: bool,
+    /// The engine serves (`/status` reports it `running`).
+    pub engine_running: bool,
 }
 
 /// Everything the simulator holds, behind one lock (never held across an `.await`).
 pub(crate) struct State {
+    /// The timings in force: the configured ones until changed at run time.
+    pub timings: Timings,
     /// Appliances by zone, then id.
     pub zones: BTreeMap<String, BTreeMap<u64, Appliance>>,
     pub counters: BTreeMap<String, u64>,
@@ -201,6 +258,7 @@ pub(crate) struct State {
 impl State {
     pub fn new(cfg: &SimulatorConfig) -> State {
         State {
+            timings: cfg.timings,
             zones: BTreeMap::new(),
             counters: BTreeMap::new(),
             faults: cfg.faults.clone(),
@@ -238,6 +296,26 @@ impl State {
             .ok_or_else(ApiError::not_found)
     }
 
+    /// The appliance `id` in `zone` as a call naming it by id sees it: the API's 404 when there
+    /// is none, and also while it was just created (counted as [`HIDDEN_AFTER_CREATE`]).
+    pub fn visible(
+        &mut self,
+        zone: &str,
+        id: u64,
+        now: Instant,
+    ) -> Result<&mut Appliance, ApiError> {
+        let t = self.timings;
+        if self.get(zone, id)?.hidden(now, &t) {
+            self.count(HIDDEN_AFTER_CREATE);
+            return Err(ApiError::not_found());
+        }
+        self.get_mut(zone, id)
+    }
+
+    pub fn count(&mut self, key: &str) {
+        *self.counters.entry(key.to_owned()).or_default() += 1;
+    }
+
     /// The appliance `id` in whichever zone holds it.
     pub fn find_any(&mut self, id: u64) -> Option<&mut Appliance> {
         self.zones.values_mut().find_map(|z| z.get_mut(&id))
@@ -253,7 +331,8 @@ impl State {
         self.requests.push_back(req);
     }
 
-    pub fn summaries(&self, now: Instant, t: &Timings) -> Vec<ApplianceSummary> {
+    pub fn summaries(&self, now: Instant) -> Vec<ApplianceSummary> {
+        let t = &self.timings;
         let all = self.zones.values().flat_map(|z| z.values());
         all.map(|a| {
             let phase = a.phase(now, t);
@@ -267,6 +346,7 @@ impl State {
                 instance_status: phase.instance_status().map(str::to_owned),
                 settings_hash: a.settings_hash.clone(),
                 config_pending: a.settings_hash != a.applied_hash,
+                engine_running: a.engine_running(now, t),
             }
         })
         .collect()

@@ -1,7 +1,11 @@
 //! Checks of create and update bodies, as strict as the real API is known to be: the plan only
 //! in `Remark.Plan.ID`, `Remark.Switch.ID` as a string, `DatabaseName` exactly `MariaDB` or
-//! `postgres`, addresses that parse, ports 1024-65535, users of 3-20 characters. A body that
-//! fails answers 400 with the API's error JSON.
+//! `postgres`, a version that is offered, addresses that parse, ports 1024-65535, users of 3-20
+//! characters. A body that fails answers 400 with the API's error JSON.
+//!
+//! `Settings` are taken whole: an update replaces them, so what it leaves out is cleared (no
+//! `Backup` turns backups off, no `ServicePort` means the engine's default port, no
+//! `SourceNetwork` allows all), except `DefaultUser` and `UserPassword`, which are required.
 
 use std::net::Ipv4Addr;
 
@@ -9,7 +13,7 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::render::default_version;
+use super::render::{default_version, versions};
 use super::state::{NewAppliance, SimBackup, SimSettings};
 use crate::sacloud::Engine;
 
@@ -21,8 +25,8 @@ pub(crate) struct Update<'a> {
     pub name: Option<String>,
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
-    /// `Settings.DBConf`, checked against the current settings by [`settings`].
-    pub db_conf: Option<&'a Value>,
+    /// `Settings`, checked against the current ones by [`update_settings`].
+    pub settings: Option<&'a Value>,
     pub settings_hash: Option<String>,
 }
 
@@ -71,16 +75,33 @@ pub(crate) fn create(body: &Value) -> Result<NewAppliance, ApiError> {
             ));
         }
     };
+    let offered = versions(engine);
     let version = match a.pointer("/Remark/DBConf/Common/DatabaseVersion") {
         None | Some(Value::Null) => default_version(engine).to_owned(),
-        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+        Some(Value::String(v)) if offered.contains(&v.as_str()) => v.clone(),
+        Some(Value::String(v)) => {
+            return Err(bad(format!(
+                "Remark.DBConf.Common.DatabaseVersion {v:?} is not offered for {}; one of {}",
+                engine.wire_name(),
+                offered.join(", ")
+            )));
+        }
         Some(_) => return Err(bad("Remark.DBConf.Common.DatabaseVersion must be a string")),
     };
     let remark_common = a.pointer("/Remark/DBConf/Common");
-    let db_conf = a
-        .pointer("/Settings/DBConf")
+    let sent = a
+        .get("Settings")
+        .filter(|s| !s.is_null())
         .ok_or_else(|| bad("Settings.DBConf is required"))?;
-    let settings = settings(db_conf, engine, None, remark_common)?;
+    let mut settings = settings(sent, engine, remark_common)?;
+    // The API shows the web UI as off unless the create turned it on.
+    if let Some(common) = settings
+        .sent
+        .pointer_mut("/DBConf/Common")
+        .and_then(Value::as_object_mut)
+    {
+        common.entry("WebUI").or_insert(Value::Bool(false));
+    }
     Ok(NewAppliance {
         name,
         description,
@@ -112,38 +133,52 @@ pub(crate) fn update(body: &Value) -> Result<Update<'_>, ApiError> {
         name: Some(name).filter(|n| !n.is_empty()),
         description: a.get("Description").map(|_| description),
         tags: a.get("Tags").map(|_| tags),
-        db_conf: a.pointer("/Settings/DBConf"),
+        settings: a.get("Settings").filter(|s| !s.is_null()),
         settings_hash,
     })
 }
 
-/// Check `Settings.DBConf`. On update, `previous` fills what is left out, and the user may not
-/// change.
-pub(crate) fn settings(
-    conf: &Value,
+/// Check the `Settings` of an update against the current ones: they replace them whole, and
+/// the user may not change.
+pub(crate) fn update_settings(
+    sent: &Value,
     engine: Engine,
-    previous: Option<&SimSettings>,
+    current: &SimSettings,
+) -> Result<SimSettings, ApiError> {
+    let settings = settings(sent, engine, None)?;
+    if settings.default_user != current.default_user {
+        return Err(bad("DefaultUser cannot be changed"));
+    }
+    Ok(settings)
+}
+
+/// Check `Settings` as sent and keep them whole. On create, `DefaultUser` and `UserPassword` may
+/// come from `Remark.DBConf.Common` instead.
+fn settings(
+    sent: &Value,
+    engine: Engine,
     remark_common: Option<&Value>,
 ) -> Result<SimSettings, ApiError> {
+    if !sent.is_object() {
+        return Err(bad("Settings must be an object"));
+    }
+    let conf = sent
+        .get("DBConf")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| bad("Settings.DBConf is required"))?;
     let common = conf
         .get("Common")
         .filter(|c| c.is_object())
         .ok_or_else(|| bad("Settings.DBConf.Common is required"))?;
-    let from_remark = |key: &str| {
-        remark_common
-            .and_then(|r| r.get(key))
-            .and_then(Value::as_str)
-    };
-    let text = |key: &str, old: Option<&String>| {
+    let text = |key: &str| {
         common
             .get(key)
             .and_then(Value::as_str)
-            .or_else(|| from_remark(key))
+            .or_else(|| remark_common?.get(key)?.as_str())
             .map(str::to_owned)
-            .or_else(|| old.cloned())
     };
-    let default_user = text("DefaultUser", previous.map(|p| &p.default_user))
-        .ok_or_else(|| bad("Settings.DBConf.Common.DefaultUser is required"))?;
+    let default_user =
+        text("DefaultUser").ok_or_else(|| bad("Settings.DBConf.Common.DefaultUser is required"))?;
     let user_ok = (3..=20).contains(&default_user.len())
         && default_user
             .bytes()
@@ -153,17 +188,12 @@ pub(crate) fn settings(
             "DefaultUser must be 3-20 letters, digits or underscores",
         ));
     }
-    if previous.is_some_and(|p| p.default_user != default_user) {
-        return Err(bad("DefaultUser cannot be changed"));
-    }
-    let password = text("UserPassword", previous.map(|p| &p.password))
+    let password = text("UserPassword")
         .filter(|p| !p.is_empty())
         .ok_or_else(|| bad("Settings.DBConf.Common.UserPassword is required"))?;
     let port = match common.get("ServicePort") {
-        None | Some(Value::Null) => previous.map_or(engine.default_port(), |p| p.port),
-        Some(Value::String(s)) if s.is_empty() => {
-            previous.map_or(engine.default_port(), |p| p.port)
-        }
+        None | Some(Value::Null) => engine.default_port(),
+        Some(Value::String(s)) if s.is_empty() => engine.default_port(),
         Some(v) => id_of(v)
             .and_then(|n| u16::try_from(n).ok())
             .filter(|p| *p >= 1024)
@@ -175,6 +205,7 @@ pub(crate) fn settings(
         port,
         source_networks: source_networks(common.get("SourceNetwork"))?,
         backup: backup(conf.get("Backup"))?,
+        sent: sent.clone(),
     })
 }
 
