@@ -187,6 +187,17 @@ impl Config {
                 get("OSB_TOMBSTONE_TTL_SECS"),
                 defaults.tombstone_ttl,
             )?,
+            gone_succeeded_secs: parse(
+                "OSB_GONE_SUCCEEDED_SECS",
+                get("OSB_GONE_SUCCEEDED_SECS"),
+                defaults.gone_succeeded_secs,
+            )?,
+            binding_lifetime: parse::<i64>(
+                "OSB_BINDING_LIFETIME_SECS",
+                get("OSB_BINDING_LIFETIME_SECS"),
+                0,
+            )
+            .map(|secs| (secs > 0).then_some(secs))?,
             retry_after: parse(
                 "OSB_RETRY_AFTER_SECS",
                 get("OSB_RETRY_AFTER_SECS"),
