@@ -37,6 +37,7 @@ mod osb_contract;
 mod osb_dedicated;
 mod osb_dedicated_faults;
 mod osb_instances;
+mod platforms;
 mod sacloud_client;
 mod sacloud_client_faults;
 mod sacloud_simulator;
