@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{
-    OsbJson, OsbPath, OsbQuery, Version, check_id, ids_from_query_or_body, required,
+    OsbJson, OsbPath, OsbQuery, RawBody, Version, check_id, ids_from_query_or_body, required,
 };
 use super::instances::last_operation_response;
 use crate::broker::{
@@ -122,7 +122,7 @@ pub async fn delete_binding(
     State(broker): State<Arc<Broker>>,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
     query: OsbQuery,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
     let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;

@@ -26,13 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
                 )));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::malformed(format!("the request body could not be read: {rejection}"))
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
         if !value.is_object() {
@@ -45,6 +39,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
                 "the request body has a field of the wrong type: {e}"
             ))
         })
+    }
+}
+
+/// A body that is not required (a DELETE's): its bytes, empty when there is none. A body over
+/// the limit answers 413, one that cannot be read 400, both as OSB error JSON.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large()
+                } else {
+                    ApiError::malformed(format!("the request body could not be read: {rejection}"))
+                }
+            })
     }
 }
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{
-    OsbJson, OsbPath, OsbQuery, Version, check_id, check_platform_ids, ids_from_query_or_body,
-    required,
+    OsbJson, OsbPath, OsbQuery, RawBody, Version, check_id, check_platform_ids,
+    ids_from_query_or_body, required,
 };
 use crate::broker::records::OpKind;
 use crate::broker::{
@@ -122,7 +122,7 @@ pub async fn delete_instance(
     State(broker): State<Arc<Broker>>,
     OsbPath(instance_id): OsbPath<String>,
     query: OsbQuery,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
     let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;
