@@ -57,7 +57,7 @@ pub fn binding_metadata(created_at: i64, lifetime: Option<i64>) -> Option<Value>
 pub(crate) fn iso8601(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
+    // Days since 1970-01-01 to a civil date, by 400-year eras of 146,097 days.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
