@@ -49,7 +49,7 @@ pass=bench-password-0123456789
 auth="Basic $(printf '%s:%s' "$user" "$pass" | base64 -w0)"
 mariadb=c4f353f3-8a59-437d-b4af-6a6f856248db
 mariadb_10g=7320351e-4664-4df5-938c-c0bfe8551609
-provision_body='{"service_id":"'$mariadb'","plan_id":"'$mariadb_10g'","context":{"platform":"kubernetes","namespace":"bench"},"parameters":{"switchID":"112233445566","ipaddress":"192.168.0.11","maskLen":24,"defaultRoute":"192.168.0.1"}}'
+provision_body='{"service_id":"'$mariadb'","plan_id":"'$mariadb_10g'","organization_guid":"bench","space_guid":"bench","context":{"platform":"kubernetes","namespace":"bench"},"parameters":{"switchID":"112233445566","ipaddress":"192.168.0.11","maskLen":24,"defaultRoute":"192.168.0.1"}}'
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -68,7 +68,7 @@ user=chaos
 pass=chaos-password-0123456789
 mariadb=c4f353f3-8a59-437d-b4af-6a6f856248db
 mariadb_10g=7320351e-4664-4df5-938c-c0bfe8551609
-body='{"service_id":"'$mariadb'","plan_id":"'$mariadb_10g'","context":{"platform":"kubernetes","namespace":"chaos"},"parameters":{"switchID":"112233445566","ipaddress":"192.168.0.11","maskLen":24,"defaultRoute":"192.168.0.1"}}'
+body='{"service_id":"'$mariadb'","plan_id":"'$mariadb_10g'","organization_guid":"chaos","space_guid":"chaos","context":{"platform":"kubernetes","namespace":"chaos"},"parameters":{"switchID":"112233445566","ipaddress":"192.168.0.11","maskLen":24,"defaultRoute":"192.168.0.1"}}'
 query="service_id=$mariadb&plan_id=$mariadb_10g"
 
 log "simulator on $sim (seed $seed, faults $faults)"

@@ -209,6 +209,17 @@ impl Config {
                 get("OSB_TOMBSTONE_TTL_SECS"),
                 defaults.tombstone_ttl,
             )?,
+            gone_succeeded_secs: parse(
+                "OSB_GONE_SUCCEEDED_SECS",
+                get("OSB_GONE_SUCCEEDED_SECS"),
+                defaults.gone_succeeded_secs,
+            )?,
+            binding_lifetime: parse::<i64>(
+                "OSB_BINDING_LIFETIME_SECS",
+                get("OSB_BINDING_LIFETIME_SECS"),
+                0,
+            )
+            .map(|secs| (secs > 0).then_some(secs))?,
             retry_after,
             not_visible_grace: seconds(
                 "OSB_NOT_VISIBLE_GRACE_SECS",

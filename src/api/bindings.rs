@@ -10,9 +10,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{OsbJson, OsbPath, OsbQuery, Version, check_id, required};
+use super::extract::{
+    OsbJson, OsbPath, OsbQuery, RawBody, Version, check_id, ids_from_query_or_body, required,
+};
 use super::instances::last_operation_response;
-use crate::broker::{BindOutcome, BindRequest, Broker, UnbindRequest};
+use crate::broker::{
+    BindOutcome, BindRequest, BindingView, Broker, RotateRequest, UnbindRequest, binding_metadata,
+};
+use crate::catalog::ApiVersion;
 
 #[derive(Deserialize)]
 pub struct BindBody {
@@ -21,6 +26,28 @@ pub struct BindBody {
     parameters: Option<Value>,
     bind_resource: Option<Value>,
     app_guid: Option<String>,
+    /// 2.17 rotation: the binding whose credentials this one replaces.
+    predecessor_binding_id: Option<String>,
+}
+
+/// A binding's answer body: `credentials`, `parameters` when asked, and for 2.17 platforms the
+/// `metadata` with `expires_at` / `renew_before` when the operator set a credential lifetime.
+fn binding_body(
+    view: &BindingView,
+    version: ApiVersion,
+    lifetime: Option<i64>,
+    with_parameters: bool,
+) -> Value {
+    let mut body = json!({ "credentials": view.credentials });
+    if with_parameters {
+        body["parameters"] = view.parameters.clone();
+    }
+    if version.at_least(17)
+        && let Some(metadata) = binding_metadata(view.created_at, lifetime)
+    {
+        body["metadata"] = metadata;
+    }
+    body
 }
 
 fn check_ids(instance_id: &str, binding_id: &str) -> Result<(), ApiError> {
@@ -31,41 +58,62 @@ fn check_ids(instance_id: &str, binding_id: &str) -> Result<(), ApiError> {
 /// `PUT /v2/service_instances/{instance_id}/service_bindings/{binding_id}`.
 pub async fn put_binding(
     State(broker): State<Arc<Broker>>,
+    Version(version): Version,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
     OsbJson(body): OsbJson<BindBody>,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
-    let service_id = required(body.service_id, "service_id")?;
-    let plan_id = required(body.plan_id, "plan_id")?;
-    // 2.13 platforms may send only the deprecated app_guid; keep it as the bind resource.
-    let bind_resource = body
-        .bind_resource
-        .or(body.app_guid.map(|g| json!({ "app_guid": g })));
-    let outcome = broker
-        .bind(BindRequest {
-            instance_id,
-            binding_id,
-            service_id,
-            plan_id,
-            parameters: body.parameters,
-            bind_resource,
-        })
-        .await?;
+    let outcome = match body.predecessor_binding_id {
+        Some(predecessor) if version.at_least(17) => {
+            check_id("predecessor binding", &predecessor)?;
+            broker
+                .rotate_binding(RotateRequest {
+                    instance_id,
+                    binding_id,
+                    predecessor_binding_id: predecessor,
+                    service_id: body.service_id.filter(|s| !s.is_empty()),
+                    plan_id: body.plan_id.filter(|s| !s.is_empty()),
+                })
+                .await?
+        }
+        _ => {
+            let service_id = required(body.service_id, "service_id")?;
+            let plan_id = required(body.plan_id, "plan_id")?;
+            // 2.13 platforms may send only the deprecated app_guid; keep it as the bind resource.
+            let bind_resource = body
+                .bind_resource
+                .or(body.app_guid.map(|g| json!({ "app_guid": g })));
+            broker
+                .bind(BindRequest {
+                    instance_id,
+                    binding_id,
+                    service_id,
+                    plan_id,
+                    parameters: body.parameters,
+                    bind_resource,
+                    mode: None,
+                })
+                .await?
+        }
+    };
     let (status, view) = match outcome {
         BindOutcome::Created(view) => (StatusCode::CREATED, view),
         BindOutcome::Exists(view) => (StatusCode::OK, view),
     };
-    Ok((status, Json(json!({ "credentials": view.credentials }))).into_response())
+    let lifetime = broker.settings().binding_lifetime;
+    Ok((status, Json(binding_body(&view, version, lifetime, false))).into_response())
 }
 
 /// `GET /v2/service_instances/{instance_id}/service_bindings/{binding_id}`.
 pub async fn get_binding(
     State(broker): State<Arc<Broker>>,
+    Version(version): Version,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
     let view = broker.get_binding(&instance_id, &binding_id).await?;
-    let body = json!({ "credentials": view.credentials, "parameters": view.parameters });
+    let lifetime = broker.settings().binding_lifetime;
+    let body = binding_body(&view, version, lifetime, true);
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
@@ -74,10 +122,10 @@ pub async fn delete_binding(
     State(broker): State<Arc<Broker>>,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
     query: OsbQuery,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
-    let service_id = query.required("service_id")?;
-    let plan_id = query.required("plan_id")?;
+    let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;
     broker
         .unbind(UnbindRequest {
             instance_id,

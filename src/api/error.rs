@@ -106,6 +106,10 @@ impl From<broker::Error> for ApiError {
                 tracing::warn!("upstream failure: {d}");
                 ApiError::new(StatusCode::BAD_GATEWAY, "UpstreamError", d)
             }
+            E::Retry(d) => {
+                tracing::info!("transient: {d}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", d)
+            }
             E::Internal(d) => {
                 // The cause goes to the log only; the platform gets a generic, actionable sentence.
                 tracing::error!("internal error: {d}");

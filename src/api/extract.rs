@@ -26,13 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
                 )));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::malformed(format!("the request body could not be read: {rejection}"))
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
         if !value.is_object() {
@@ -45,6 +39,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
                 "the request body has a field of the wrong type: {e}"
             ))
         })
+    }
+}
+
+/// A body that is not required (a DELETE's): its bytes, empty when there is none. A body over
+/// the limit answers 413, one that cannot be read 400, both as OSB error JSON.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large()
+                } else {
+                    ApiError::malformed(format!("the request body could not be read: {rejection}"))
+                }
+            })
     }
 }
 
@@ -62,16 +77,6 @@ impl OsbQuery {
     /// `accepts_incomplete=true` (anything else, or absence, is false).
     pub fn accepts_incomplete(&self) -> bool {
         self.get("accepts_incomplete") == Some("true")
-    }
-
-    /// A query parameter the endpoint requires (`service_id`, `plan_id` on DELETE).
-    pub fn required(&self, key: &str) -> Result<String, ApiError> {
-        match self.get(key) {
-            Some(v) if !v.is_empty() => Ok(v.to_owned()),
-            _ => Err(ApiError::bad_request(format!(
-                "the query parameter `{key}` is required"
-            ))),
-        }
     }
 }
 
@@ -135,5 +140,112 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for OsbPath
             .await
             .map(|p| OsbPath(p.0))
             .map_err(|e| ApiError::bad_request(format!("the URL path is malformed: {e}")))
+    }
+}
+
+/// `service_id` and `plan_id` of a DELETE: from the query string as the spec says, or, when the
+/// query lacks them, from a JSON body (Korifi's deprovision sends them in the body only).
+pub fn ids_from_query_or_body(query: &OsbQuery, body: &[u8]) -> Result<(String, String), ApiError> {
+    let from_body = |key: &str| -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        value
+            .get(key)?
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let one = |key: &str| match query.get(key).filter(|v| !v.is_empty()) {
+        Some(v) => Ok(v.to_owned()),
+        None => from_body(key).ok_or_else(|| {
+            ApiError::bad_request(format!("the query parameter `{key}` is required"))
+        }),
+    };
+    Ok((one("service_id")?, one("plan_id")?))
+}
+
+/// A provision's `organization_guid` and `space_guid`: the spec requires both, as non-empty
+/// strings (Cloud Foundry, Korifi and Crossplane's provider-osb all send them).
+pub fn check_platform_ids(
+    organization_guid: Option<&serde_json::Value>,
+    space_guid: Option<&serde_json::Value>,
+) -> Result<(), ApiError> {
+    for (name, value) in [
+        ("organization_guid", organization_guid),
+        ("space_guid", space_guid),
+    ] {
+        match value {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => {}
+            Some(serde_json::Value::String(_)) | None | Some(serde_json::Value::Null) => {
+                return Err(ApiError::bad_request(format!(
+                    "the field `{name}` is required: a non-empty string (the platform's organization and space, or their equivalents)"
+                )));
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "the field `{name}` must be a non-empty string"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> OsbQuery {
+        OsbQuery(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn delete_ids_come_from_the_query_or_else_the_body() {
+        let q = query(&[("service_id", "s"), ("plan_id", "p")]);
+        assert_eq!(
+            ids_from_query_or_body(&q, b"").expect("query"),
+            ("s".into(), "p".into())
+        );
+        let body = json!({"service_id": "bs", "plan_id": "bp"}).to_string();
+        assert_eq!(
+            ids_from_query_or_body(&query(&[]), body.as_bytes()).expect("body"),
+            ("bs".into(), "bp".into())
+        );
+        assert_eq!(
+            ids_from_query_or_body(&q, body.as_bytes()).expect("query wins"),
+            ("s".into(), "p".into())
+        );
+        for bad in [
+            &b""[..],
+            b"not json",
+            br#"{"service_id": "s"}"#,
+            br#"{"service_id": 1, "plan_id": "p"}"#,
+        ] {
+            let e = ids_from_query_or_body(&query(&[]), bad).expect_err("missing");
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn organization_and_space_are_required_non_empty_strings() {
+        let ok = json!("guid");
+        assert!(check_platform_ids(Some(&ok), Some(&ok)).is_ok());
+        for (org, space) in [
+            (None, Some(&ok)),
+            (Some(&ok), None),
+            (Some(&json!("")), Some(&ok)),
+            (Some(&ok), Some(&json!(null))),
+            (Some(&json!(7)), Some(&ok)),
+        ] {
+            let e = check_platform_ids(org, space).expect_err("refused");
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert_eq!(e.code, "BadRequest");
+        }
     }
 }

@@ -10,7 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{OsbJson, OsbPath, OsbQuery, Version, check_id, required};
+use super::extract::{
+    OsbJson, OsbPath, OsbQuery, RawBody, Version, check_id, check_platform_ids,
+    ids_from_query_or_body, required,
+};
 use crate::broker::records::OpKind;
 use crate::broker::{
     Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, OpState, ProvisionOutcome,
@@ -25,6 +28,8 @@ pub struct ProvisionBody {
     parameters: Option<Value>,
     context: Option<Value>,
     maintenance_info: Option<Value>,
+    organization_guid: Option<Value>,
+    space_guid: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +72,7 @@ pub async fn put_instance(
     check_id("instance", &instance_id)?;
     let service_id = required(body.service_id, "service_id")?;
     let plan_id = required(body.plan_id, "plan_id")?;
+    check_platform_ids(body.organization_guid.as_ref(), body.space_guid.as_ref())?;
     check_maintenance_info(&body.maintenance_info)?;
     let outcome = broker
         .provision(ProvisionRequest {
@@ -116,10 +122,10 @@ pub async fn delete_instance(
     State(broker): State<Arc<Broker>>,
     OsbPath(instance_id): OsbPath<String>,
     query: OsbQuery,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
-    let service_id = query.required("service_id")?;
-    let plan_id = query.required("plan_id")?;
+    let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;
     let outcome = broker
         .deprovision(DeprovisionRequest {
             instance_id,
@@ -155,12 +161,26 @@ pub async fn instance_last_operation(
     OsbPath(instance_id): OsbPath<String>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
-    let last = broker.last_operation(&instance_id).await?;
+    let last = broker
+        .last_operation(&instance_id)
+        .await
+        .map_err(|e| unknown_is_gone_before_2_16(e, version))?;
     Ok(last_operation_response(
         &last,
         version,
         broker.settings().retry_after,
     ))
+}
+
+/// Before 2.16 the spec has no 404 for `last_operation`: an instance the broker does not know is
+/// answered 410 Gone, which those platforms take as "deleted".
+fn unknown_is_gone_before_2_16(e: crate::broker::Error, version: ApiVersion) -> ApiError {
+    match e {
+        crate::broker::Error::NotFound(d) if !version.at_least(16) => {
+            crate::broker::Error::Gone(d).into()
+        }
+        e => e.into(),
+    }
 }
 
 /// The `last_operation` body (fields gated by version) with `Retry-After`.

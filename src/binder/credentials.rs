@@ -18,6 +18,18 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
+/// The `provider` entry of every binding (servicebinding.io's optional well-known entry).
+pub const PROVIDER: &str = "sakuracloud";
+
+/// The servicebinding.io `type` entry, by the names Spring Cloud Bindings and other libraries
+/// select on: `mysql` (MariaDB speaks the MySQL protocol) and `postgresql`.
+pub fn binding_type(engine: Engine) -> &'static str {
+    match engine {
+        Engine::MariaDb => "mysql",
+        Engine::Postgres => "postgresql",
+    }
+}
+
 /// A database login for one binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -30,10 +42,13 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// The OSB `credentials` object: `host`, `port` (a number), `database`, `username`,
-    /// `password`, `uri` (a real URL with percent-encoded parts), `jdbcUrl` and `sslRequired`.
+    /// The OSB `credentials` object: `type` and `provider` (servicebinding.io), `host`, `port`
+    /// (a number), `database`, `username`, `password`, `uri` (a real URL with percent-encoded
+    /// parts), `jdbcUrl` and `sslRequired`.
     pub fn to_json(&self, engine: Engine) -> Value {
         json!({
+            "type": binding_type(engine),
+            "provider": PROVIDER,
             "host": self.host,
             "port": self.port,
             "database": self.database,
@@ -106,6 +121,8 @@ mod tests {
     #[test]
     fn json_has_every_key_with_a_numeric_port() {
         let v = creds("simple").to_json(Engine::MariaDb);
+        assert_eq!(v["type"], json!("mysql"));
+        assert_eq!(v["provider"], json!("sakuracloud"));
         assert_eq!(v["port"], json!(3307));
         assert_eq!(v["sslRequired"], json!(false));
         assert_eq!(v["password"], json!("simple"));
@@ -118,6 +135,7 @@ mod tests {
             json!("jdbc:mysql://192.168.0.11:3307/app_db?user=user%3Aname%40x&password=simple")
         );
         let pg = creds("simple").to_json(Engine::Postgres);
+        assert_eq!(pg["type"], json!("postgresql"));
         assert!(pg["uri"].as_str().unwrap().starts_with("postgresql://"));
         assert!(
             pg["jdbcUrl"]

@@ -25,6 +25,9 @@ pub struct BindRequest {
     pub plan_id: String,
     pub parameters: Option<Value>,
     pub bind_resource: Option<Value>,
+    /// The mode when the parameters name none (a rotation keeps its predecessor's); `None`
+    /// means the broker's default.
+    pub mode: Option<Mode>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +43,8 @@ pub struct UnbindRequest {
 pub struct BindingView {
     pub credentials: Value,
     pub parameters: Value,
+    /// When the binding was made (Unix seconds), for the 2.17 `metadata`.
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +70,7 @@ impl Broker {
             Some(m) => m.parse::<Mode>().map_err(|_| {
                 Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}"))
             })?,
-            None => self.settings.default_binding_mode,
+            None => req.mode.unwrap_or(self.settings.default_binding_mode),
         };
         let parameters = super::provision::normalise(req.parameters.clone());
         let bind_resource = req.bind_resource.clone().unwrap_or(Value::Null);
@@ -279,7 +284,7 @@ impl Broker {
             .binding(&record.instance_id, &record.binding_id)
             .await?;
         let changed = || {
-            Error::Concurrency(format!(
+            Error::Retry(format!(
                 "service binding {} changed meanwhile; send the request again",
                 record.binding_id
             ))
@@ -392,7 +397,7 @@ impl Broker {
             if record.state != BindingState::Deleting {
                 record.state = BindingState::Deleting;
                 if !self.repo.save_binding(&mut record, None).await? {
-                    return Err(Error::Concurrency(format!(
+                    return Err(Error::Retry(format!(
                         "service binding {} changed meanwhile; retry",
                         req.binding_id
                     )));
@@ -537,6 +542,7 @@ impl Broker {
         Ok(BindingView {
             credentials: credentials.to_json(engine),
             parameters: record.parameters.clone(),
+            created_at: record.created_at,
         })
     }
 }
@@ -567,6 +573,7 @@ fn dedicated_view(
     BindingView {
         credentials: credentials.to_json(*engine),
         parameters: record.parameters.clone(),
+        created_at: record.created_at,
     }
 }
 

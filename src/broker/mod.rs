@@ -10,12 +10,14 @@
 //! and a loser of a race re-reads instead of overwriting. No HTTP types live here.
 
 mod bind;
+mod compat;
 mod deprovision;
 pub mod machine;
 pub mod observe;
 mod provision;
 pub mod records;
 mod repo;
+mod rotate;
 mod run;
 mod update;
 
@@ -23,9 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
+pub use compat::binding_metadata;
 pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
+pub use rotate::RotateRequest;
 pub(crate) use run::now_ms;
 pub use update::{UpdateOutcome, UpdateRequest};
 
@@ -65,6 +69,10 @@ pub enum Error {
     /// 502: SAKURA Cloud or the database could not be reached or refused, for a synchronous step.
     #[error("{0}")]
     Upstream(String),
+    /// 503: a transient race or outage the same request will get past when sent again
+    /// (never a 4xx, which platforms such as Korifi take as final).
+    #[error("{0}")]
+    Retry(String),
     /// 500: the broker's own machinery failed (store I/O, corrupt record).
     #[error("{0}")]
     Internal(String),
@@ -87,6 +95,10 @@ pub struct Settings {
     pub claim_lease: i64,
     /// Seconds a tombstone lives after a deprovision or unbind.
     pub tombstone_ttl: i64,
+    /// Seconds a poll of a finished deprovision answers `succeeded`; 410 Gone after that.
+    pub gone_succeeded_secs: i64,
+    /// The credential lifetime promised to 2.17 platforms (`expires_at`), if the operator set one.
+    pub binding_lifetime: Option<i64>,
     /// The `Retry-After` the API sends on polls, in seconds.
     pub retry_after: u64,
     /// The binding mode when a bind does not ask for one.
@@ -118,6 +130,8 @@ impl Default for Settings {
             deprovision_timeout: 30 * 60,
             claim_lease: 60,
             tombstone_ttl: 24 * 60 * 60,
+            gone_succeeded_secs: 5 * 60,
+            binding_lifetime: None,
             retry_after: 10,
             // SAKURA's own wait helper tolerates 30 404s five seconds apart.
             not_visible_grace: Duration::from_secs(300),
@@ -179,11 +193,15 @@ impl Broker {
     /// at most one step and report it. The `operation` token is not needed: the instance's
     /// current or latest operation is reported whatever token the platform sends.
     pub async fn last_operation(&self, instance_id: &str) -> Result<LastOperation, Error> {
-        let Some(mut record) = self.repo.instance(instance_id).await? else {
+        let Some((mut record, expires_at)) = self.repo.instance_with_expiry(instance_id).await?
+        else {
             return Err(Error::NotFound(format!(
                 "service instance {instance_id} does not exist"
             )));
         };
+        if let Some(gone) = self.gone_after_window(&record, expires_at) {
+            return Err(gone);
+        }
         self.step(&mut record).await?;
         let op = &record.operation;
         let description = match op.state {

@@ -50,6 +50,19 @@ impl Repo {
         Ok(Some(record))
     }
 
+    /// The instance and the expiry its item carries (set on tombstones only).
+    pub async fn instance_with_expiry(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<(InstanceRecord, Option<i64>)>, Error> {
+        let Some(item) = self.store.get(&Key::instance(instance_id)).await? else {
+            return Ok(None);
+        };
+        let mut record: InstanceRecord = decode(&item)?;
+        record.version = item.version;
+        Ok(Some((record, item.expires_at)))
+    }
+
     pub async fn binding(
         &self,
         instance_id: &str,

@@ -59,9 +59,10 @@ impl Broker {
             .catalog
             .plan(&record.service_id, &record.plan_id)
             .map_err(|e| Error::Internal(e.to_string()))?;
+        let parameters = self.update_parameters(&record, req.parameters.as_ref())?;
         let update = self
             .catalog
-            .validate_update(plan, req.parameters.as_ref())
+            .validate_update(plan, parameters.as_ref())
             .map_err(|e| Error::BadRequest(e.to_string()))?;
         let op = &record.operation;
         if op.kind == OpKind::Update
@@ -83,7 +84,9 @@ impl Broker {
                 record.state
             )));
         }
-        if update == UpdateParams::default() {
+        if self.update_changes_nothing(&record, &update)? {
+            self.keep_sent_parameters(&record, req.parameters.as_ref())
+                .await?;
             return Ok(UpdateOutcome::Unchanged);
         }
         if !req.accepts_incomplete {
@@ -129,24 +132,5 @@ pub(super) fn merge_into_params(record: &mut InstanceRecord, update: &UpdatePara
     p.port = update.port.or(p.port);
     p.backup_time = update.backup_time.clone().or(p.backup_time.take());
     p.backup_rotate = update.backup_rotate.or(p.backup_rotate);
-    if let Value::Object(map) = &mut record.parameters {
-        if let Some(networks) = &update.allow_networks {
-            map.insert(
-                "allowNetworks".into(),
-                networks
-                    .iter()
-                    .map(|n| Value::String(n.to_string()))
-                    .collect(),
-            );
-        }
-        if let Some(port) = update.port {
-            map.insert("port".into(), port.into());
-        }
-        if let Some(time) = &update.backup_time {
-            map.insert("backupTime".into(), time.clone().into());
-        }
-        if let Some(rotate) = update.backup_rotate {
-            map.insert("backupRotate".into(), rotate.into());
-        }
-    }
+    super::compat::merge_raw_update(&mut record.parameters, record.operation.request.as_ref());
 }

@@ -10,6 +10,7 @@ mod checks;
 mod offerings;
 mod params;
 mod properties;
+mod repeats;
 mod schema;
 mod version;
 
@@ -23,6 +24,9 @@ use serde_json::Value;
 
 pub use offerings::{MAXIMUM_POLLING_DURATION_SECS, Plan};
 pub use params::{BindParams, ParamError, ProvisionParams, UpdateParams};
+pub use repeats::{
+    CREATE_ONLY, CreateOnlyError, CreatedWith, changes_nothing, strip_repeated_create_only,
+};
 pub use version::ApiVersion;
 
 use schema::{Schemas, shorten};

@@ -244,7 +244,8 @@ fn plan_object(
         );
     }
     if version.at_least(17) {
-        object.insert("binding_rotatable".into(), json!(false));
+        // A rotation makes a binding like its predecessor with fresh credentials.
+        object.insert("binding_rotatable".into(), json!(true));
     }
     Value::Object(object)
 }

@@ -38,6 +38,7 @@ mod osb_dedicated;
 mod osb_dedicated_faults;
 mod osb_instances;
 mod osb_sakura_habits;
+mod platforms;
 mod sacloud_client;
 mod sacloud_client_faults;
 mod sacloud_simulator;

@@ -271,8 +271,8 @@ async fn update_applies_settings_async_and_refuses_plan_changes() {
         .await;
     assert_eq!(
         status,
-        StatusCode::BAD_REQUEST,
-        "maskLen cannot be updated: {body}"
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "maskLen cannot be changed (an unsupported change): {body}"
     );
     assert!(body["description"].as_str().unwrap().contains("maskLen"));
 

@@ -377,6 +377,7 @@ fn an_ignored_update_is_applied_again_after_the_interval() {
         port: Some(3307),
         ..Default::default()
     });
+    r.operation.request = Some(json!({"port": 3307}));
     // The appliance still has port 3306: too soon to re-apply, a note.
     match decide(&r, Some(&up_running()), &ctx(&s)) {
         Transition::Note(what) => assert!(what.contains("ServicePort"), "{what}"),

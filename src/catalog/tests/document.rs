@@ -110,7 +110,7 @@ fn newer_fields_have_their_values_and_maintenance_info_is_never_sent() {
     let plan = &service["plans"][0];
     assert_eq!(plan["maximum_polling_duration"], 4200);
     assert_eq!(plan["plan_updateable"], false);
-    assert_eq!(plan["binding_rotatable"], false);
+    assert_eq!(plan["binding_rotatable"], true);
     assert_eq!(plan["free"], false);
     assert_eq!(plan["bindable"], true);
     assert!(plan.get("maintenance_info").is_none());
