@@ -247,6 +247,11 @@ impl Config {
                 // Polls come about every Retry-After; ask SAKURA at most that often.
                 std::time::Duration::from_secs(retry_after),
             )?,
+            answer_within: seconds(
+                "OSB_ANSWER_WITHIN_SECS",
+                get("OSB_ANSWER_WITHIN_SECS"),
+                defaults.answer_within,
+            )?,
             create_attempts: parse(
                 "OSB_CREATE_ATTEMPTS",
                 get("OSB_CREATE_ATTEMPTS"),

@@ -1,6 +1,8 @@
 //! `DELETE /v2/service_instances/{instance_id}`: start a deprovision (its steps are in
 //! `machine/deprovision.rs`). Works on ready, half-created and failed instances alike.
 
+use std::sync::Arc;
+
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
 use super::{Broker, Error};
 use crate::store::now_unix;
@@ -24,7 +26,10 @@ pub enum DeprovisionOutcome {
 impl Broker {
     /// `DELETE /v2/service_instances/{instance_id}`: start the deprovision and run its first step.
     /// A running provision is halted: deprovisioning takes over from wherever it got to.
-    pub async fn deprovision(&self, req: DeprovisionRequest) -> Result<DeprovisionOutcome, Error> {
+    pub async fn deprovision(
+        self: &Arc<Self>,
+        req: DeprovisionRequest,
+    ) -> Result<DeprovisionOutcome, Error> {
         let id = &req.instance_id;
         loop {
             let Some(mut record) = self.repo.instance(id).await? else {
@@ -69,7 +74,7 @@ impl Broker {
             }
             let operation = record.operation.token.clone();
             tracing::info!(instance_id = %id, %operation, "deprovision started");
-            self.step(&mut record).await?;
+            self.step_bounded(&mut record).await?;
             if record.state == InstanceState::Gone {
                 // The first step found nothing to delete: done synchronously.
                 return Ok(DeprovisionOutcome::Done);

@@ -115,6 +115,9 @@ pub struct Settings {
     /// Polls of an in-progress instance ask SAKURA Cloud at most once per this interval (across
     /// all processes); the others answer from the record. Zero: every poll asks.
     pub check_interval: Duration,
+    /// The longest a request waits for the state machine's step before it answers from the
+    /// record (the step carries on).
+    pub answer_within: Duration,
     /// Creates tried before a provision ends `failed`.
     pub create_attempts: u32,
     /// Connect to databases on loopback addresses only (fake mode: simulated appliances at
@@ -141,6 +144,7 @@ impl Default for Settings {
             create_retry_after: Duration::from_secs(20),
             create_attempts: 5,
             check_interval: Duration::from_secs(10),
+            answer_within: Duration::from_millis(800),
             default_binding_mode: Mode::Dedicated,
             loopback_databases_only: false,
         }
@@ -192,7 +196,10 @@ impl Broker {
     /// `GET /v2/service_instances/{instance_id}/last_operation`: advance the current operation by
     /// at most one step and report it. The `operation` token is not needed: the instance's
     /// current or latest operation is reported whatever token the platform sends.
-    pub async fn last_operation(&self, instance_id: &str) -> Result<LastOperation, Error> {
+    pub async fn last_operation(
+        self: &Arc<Self>,
+        instance_id: &str,
+    ) -> Result<LastOperation, Error> {
         let Some((mut record, expires_at)) = self.repo.instance_with_expiry(instance_id).await?
         else {
             return Err(Error::NotFound(format!(
@@ -202,7 +209,7 @@ impl Broker {
         if let Some(gone) = self.gone_after_window(&record, expires_at) {
             return Err(gone);
         }
-        self.step(&mut record).await?;
+        self.step_bounded(&mut record).await?;
         let op = &record.operation;
         let description = match op.state {
             OpState::InProgress => format!("{} ({})", op.description, elapsed(op.started_at)),

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
 use super::{Broker, Error, random_alnum};
 use crate::catalog::{Plan, ProvisionParams};
@@ -69,7 +71,10 @@ fn same_request(record: &InstanceRecord, req: &ProvisionRequest, parameters: &Va
 impl Broker {
     /// `PUT /v2/service_instances/{instance_id}`: record the instance, then run the first step
     /// (look the appliance up, create it) before answering 202.
-    pub async fn provision(&self, req: ProvisionRequest) -> Result<ProvisionOutcome, Error> {
+    pub async fn provision(
+        self: &Arc<Self>,
+        req: ProvisionRequest,
+    ) -> Result<ProvisionOutcome, Error> {
         let plan = self
             .catalog
             .plan(&req.service_id, &req.plan_id)
@@ -96,7 +101,7 @@ impl Broker {
             if self.repo.save_instance(&mut record, None).await? {
                 let operation = record.operation.token.clone();
                 tracing::info!(instance_id = %req.instance_id, %operation, "provision started");
-                self.step(&mut record).await?;
+                self.step_bounded(&mut record).await?;
                 return Ok(ProvisionOutcome::Started { operation });
             }
             // Another request created the record first: decide again from what it wrote.

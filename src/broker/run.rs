@@ -2,6 +2,8 @@
 //! [`super::machine`] decide, then perform: claim a step (a conditional write), make the SAKURA
 //! call, commit the outcome. A poll runs at most one step; an idle poll writes nothing.
 
+use std::sync::Arc;
+
 use super::machine::{self, CreateDecision, Ctx, Effect, Transition, settings};
 use super::observe::{Appliance, Engine, Observation, Seen};
 use super::records::{BindingRecord, BindingState, InstanceRecord};
@@ -35,6 +37,34 @@ impl Broker {
             now_ms: now_ms(),
             settings: &self.settings,
             default_port,
+        }
+    }
+
+    /// [`Self::step`] on a task of its own, waited for at most `answer_within`: a request never
+    /// waits long for SAKURA Cloud. Past the bound the request answers from `record` as read,
+    /// while the step carries on (its claim keeps other processes from repeating it).
+    pub(super) async fn step_bounded(
+        self: &Arc<Self>,
+        record: &mut InstanceRecord,
+    ) -> Result<(), Error> {
+        let me = self.clone();
+        let mut working = record.clone();
+        let task = tokio::spawn(crate::store::counting::for_this_request(async move {
+            let result = me.step(&mut working).await;
+            (result, working)
+        }));
+        match tokio::time::timeout(self.settings.answer_within, task).await {
+            Ok(Ok((result, stepped))) => {
+                *record = stepped;
+                result
+            }
+            Ok(Err(e)) => Err(Error::Internal(format!(
+                "a step of the state machine failed: {e}"
+            ))),
+            Err(_) => {
+                tracing::debug!(instance_id = %record.instance_id, "answering before the step finished");
+                Ok(())
+            }
         }
     }
 
@@ -99,6 +129,16 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Whether this process's claim on `record` is still fresh enough to make the SAKURA call.
+    /// A process frozen after it claimed (a Lambda instance between invocations) must not make
+    /// the call once another may have taken the step over: half the lease is the margin.
+    fn claim_still_ours(&self, record: &InstanceRecord) -> bool {
+        record
+            .operation
+            .claimed_at
+            .is_some_and(|at| now_unix() - at < (self.settings.claim_lease / 2).max(1))
     }
 
     /// Store `next` in place of `record`. On a lost race, re-read `record` and return false.
@@ -183,6 +223,7 @@ impl Broker {
         let next = match machine::decide_create(record, &found, &ctx) {
             CreateDecision::Write(next) => *next,
             CreateDecision::Wait(why) => record.released(why),
+            CreateDecision::Post if !self.claim_still_ours(record) => return Ok(()),
             CreateDecision::Post => {
                 let request = self.create_request(record)?;
                 let result = self.sakura.create(&record.zone, &request).await;
@@ -261,6 +302,9 @@ impl Broker {
         let Some(id) = record.appliance_id else {
             return Ok(());
         };
+        if !self.claim_still_ours(record) {
+            return Ok(());
+        }
         let result = self.sakura.shutdown(&record.zone, id, true).await;
         let next = machine::after_shutdown(record, id, result, &self.ctx(record));
         self.commit(record, next).await.map(|_| ())
@@ -271,6 +315,9 @@ impl Broker {
         let Some(id) = record.appliance_id else {
             return Ok(());
         };
+        if !self.claim_still_ours(record) {
+            return Ok(());
+        }
         let result = self.sakura.delete(&record.zone, id).await;
         let next = machine::after_delete(record, id, result, &self.ctx(record));
         self.commit(record, next).await.map(|_| ())
@@ -299,6 +346,11 @@ impl Broker {
             .read(zone, id)
             .await
             .map_err(|e| format!("reading appliance {id} failed ({e}); will retry"))?;
+        if !self.claim_still_ours(record) {
+            return Err(format!(
+                "the claim on appliance {id} ran out before its settings were sent; will retry"
+            ));
+        }
         let wanted = settings::wanted(record, self.ctx(record).default_port);
         let wants_rotation = record
             .operation

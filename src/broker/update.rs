@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
 use super::{Broker, Error};
 use crate::catalog::UpdateParams;
@@ -27,7 +29,7 @@ pub enum UpdateOutcome {
 
 impl Broker {
     /// `PATCH /v2/service_instances/{instance_id}`.
-    pub async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, Error> {
+    pub async fn update(self: &Arc<Self>, req: UpdateRequest) -> Result<UpdateOutcome, Error> {
         let id = &req.instance_id;
         let Some(mut record) = self
             .repo
@@ -118,7 +120,7 @@ impl Broker {
         }
         let operation = record.operation.token.clone();
         tracing::info!(instance_id = %id, %operation, "update started");
-        self.step(&mut record).await?;
+        self.step_bounded(&mut record).await?;
         Ok(UpdateOutcome::InProgress { operation })
     }
 }

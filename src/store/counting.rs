@@ -49,6 +49,20 @@ tokio::task_local! {
     pub static REQUEST_COUNTERS: Arc<Counters>;
 }
 
+/// `fut`, counting its store calls for the OSB request this task serves (if any): for work the
+/// request hands to a task of its own.
+pub fn for_this_request<F: std::future::Future>(
+    fut: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let counters = REQUEST_COUNTERS.try_with(Arc::clone).ok();
+    async move {
+        match counters {
+            Some(c) => REQUEST_COUNTERS.scope(c, fut).await,
+            None => fut.await,
+        }
+    }
+}
+
 fn bump(pick: impl Fn(&Counters) -> &AtomicU64, total: &Counters) {
     pick(total).fetch_add(1, Ordering::Relaxed);
     let _ = REQUEST_COUNTERS.try_with(|c| pick(c).fetch_add(1, Ordering::Relaxed));

@@ -120,6 +120,7 @@ async fn sakura_layer(
     let (latency, injected) = {
         let mut st = sim.lock();
         *st.counters.entry(route.clone()).or_default() += 1;
+        st.count_second();
         st.record(recorded);
         let st = &mut *st;
         st.faults.decide(&route, &mut st.fault_rng)

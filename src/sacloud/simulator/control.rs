@@ -19,12 +19,13 @@ use super::config::Timings;
 use super::faults::Faults;
 use super::state::{ApplianceSummary, State};
 
-/// `GET /_simulator/counters`, `GET /_simulator/appliances`, `POST
+/// `GET /_simulator/counters`, `GET /_simulator/per_second`, `GET /_simulator/appliances`, `POST
 /// /_simulator/appliances/{id}/fail`, `GET|PUT /_simulator/faults`, `GET|PUT
 /// /_simulator/timings`, `POST /_simulator/reset`.
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_simulator/counters", get(counters))
+        .route("/_simulator/per_second", get(per_second))
         .route("/_simulator/appliances", get(appliances))
         .route("/_simulator/appliances/{id}/fail", post(fail))
         .route("/_simulator/faults", get(faults).put(set_faults))
@@ -35,6 +36,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 impl Shared {
     pub fn counters(&self) -> BTreeMap<String, u64> {
         self.lock().counters.clone()
+    }
+
+    /// SAKURA API calls by the Unix second they arrived in.
+    pub fn per_second(&self) -> BTreeMap<u64, u64> {
+        self.lock().per_second.clone()
     }
 
     pub fn summaries(&self) -> Vec<ApplianceSummary> {
@@ -86,6 +92,10 @@ impl Shared {
             }
         }
     }
+}
+
+async fn per_second(AxState(sim): AxState<Arc<Shared>>) -> Json<BTreeMap<u64, u64>> {
+    Json(sim.per_second())
 }
 
 async fn counters(AxState(sim): AxState<Arc<Shared>>) -> Json<BTreeMap<String, u64>> {

@@ -102,6 +102,11 @@ impl Simulator {
         self.shared.counters()
     }
 
+    /// SAKURA API calls by the Unix second they arrived in (the last hour).
+    pub fn per_second(&self) -> BTreeMap<u64, u64> {
+        self.shared.per_second()
+    }
+
     /// The calls to one route so far.
     pub fn count(&self, route: &str) -> u64 {
         self.counters().get(route).copied().unwrap_or(0)

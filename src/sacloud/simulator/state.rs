@@ -248,6 +248,8 @@ pub(crate) struct State {
     /// Appliances by zone, then id.
     pub zones: BTreeMap<String, BTreeMap<u64, Appliance>>,
     pub counters: BTreeMap<String, u64>,
+    /// SAKURA API calls by the Unix second they arrived in (the last hour), to check a rate.
+    pub per_second: BTreeMap<u64, u64>,
     pub faults: Faults,
     pub fault_rng: StdRng,
     id_rng: StdRng,
@@ -261,6 +263,7 @@ impl State {
             timings: cfg.timings,
             zones: BTreeMap::new(),
             counters: BTreeMap::new(),
+            per_second: BTreeMap::new(),
             faults: cfg.faults.clone(),
             fault_rng: StdRng::seed_from_u64(cfg.seed),
             id_rng: StdRng::seed_from_u64(cfg.seed.rotate_left(32) ^ 0x5a5a_5a5a),
@@ -319,6 +322,17 @@ impl State {
     /// The appliance `id` in whichever zone holds it.
     pub fn find_any(&mut self, id: u64) -> Option<&mut Appliance> {
         self.zones.values_mut().find_map(|z| z.get_mut(&id))
+    }
+
+    /// Count a call in the second it arrived.
+    pub fn count_second(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        *self.per_second.entry(now).or_default() += 1;
+        while self.per_second.len() > 3600 {
+            self.per_second.pop_first();
+        }
     }
 
     pub fn record(&mut self, req: RecordedRequest) {
