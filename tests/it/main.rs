@@ -28,6 +28,7 @@ mod lambda_scripts;
 mod lambda_secrets;
 mod logs_audit;
 mod logs_capture;
+mod logs_clipped;
 mod logs_debug;
 mod logs_failures;
 mod logs_secrets;
