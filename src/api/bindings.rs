@@ -32,9 +32,12 @@ fn check_ids(instance_id: &str, binding_id: &str) -> Result<(), ApiError> {
 pub async fn put_binding(
     State(broker): State<Arc<Broker>>,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
+    query: OsbQuery,
     OsbJson(body): OsbJson<BindBody>,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
+    // Binds are synchronous, but the parameter is the platform's to send: it must still be valid.
+    query.accepts_incomplete()?;
     let service_id = required(body.service_id, "service_id")?;
     let plan_id = required(body.plan_id, "plan_id")?;
     // 2.13 platforms may send only the deprecated app_guid; keep it as the bind resource.
@@ -76,6 +79,7 @@ pub async fn delete_binding(
     query: OsbQuery,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
+    query.accepts_incomplete()?;
     let service_id = query.required("service_id")?;
     let plan_id = query.required("plan_id")?;
     broker

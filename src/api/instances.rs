@@ -65,6 +65,7 @@ pub async fn put_instance(
     OsbJson(body): OsbJson<ProvisionBody>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = required(body.service_id, "service_id")?;
     let plan_id = required(body.plan_id, "plan_id")?;
     check_maintenance_info(&body.maintenance_info)?;
@@ -75,7 +76,7 @@ pub async fn put_instance(
             plan_id,
             parameters: body.parameters,
             context: body.context,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {
@@ -94,6 +95,7 @@ pub async fn patch_instance(
     OsbJson(body): OsbJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = required(body.service_id, "service_id")?;
     check_maintenance_info(&body.maintenance_info)?;
     let outcome = broker
@@ -102,7 +104,7 @@ pub async fn patch_instance(
             service_id,
             plan_id: body.plan_id,
             parameters: body.parameters,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {
@@ -118,6 +120,7 @@ pub async fn delete_instance(
     query: OsbQuery,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = query.required("service_id")?;
     let plan_id = query.required("plan_id")?;
     let outcome = broker
@@ -125,7 +128,7 @@ pub async fn delete_instance(
             instance_id,
             service_id,
             plan_id,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {

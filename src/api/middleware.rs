@@ -49,12 +49,13 @@ impl BasicAuth {
         else {
             return false;
         };
-        let Some(encoded) = value
-            .strip_prefix("Basic ")
-            .or_else(|| value.strip_prefix("basic "))
-        else {
+        // The scheme name is case-insensitive (RFC 9110, 11.1), followed by one or more spaces.
+        let Some((scheme, encoded)) = value.split_once(' ') else {
             return false;
         };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
             return false;
         };

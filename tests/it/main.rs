@@ -37,6 +37,7 @@ mod osb_bindings;
 mod osb_contract;
 mod osb_dedicated;
 mod osb_dedicated_faults;
+mod osb_input_rules;
 mod osb_instances;
 mod sacloud_client;
 mod sacloud_client_faults;
