@@ -11,6 +11,7 @@ pub mod broker;
 pub mod catalog;
 pub mod config;
 pub mod lambda;
+pub mod logging;
 pub mod sacloud;
 pub mod secret;
 pub mod secrets;

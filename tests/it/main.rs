@@ -31,6 +31,7 @@ mod logs_capture;
 mod logs_clipped;
 mod logs_debug;
 mod logs_failures;
+mod logs_lambda;
 mod logs_secrets;
 mod logs_support;
 mod osb_bindings;
