@@ -126,11 +126,8 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
             app.password.expose()
         );
     }
-    tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, "serving the OSB API");
-    // A make-service built once: `serve(listener, router)` would rebuild the route table for
-    // every connection.
-    axum::serve(listener, app.router.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+    tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, limits = ?config.server, "serving the OSB API (HTTP/1.1; put a TLS reverse proxy in front of an exposed server)");
+    osb_sacloud::server::serve(listener, app.router, config.server, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

@@ -30,6 +30,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large()
+            } else if crate::server::is_body_timeout(&rejection) {
+                ApiError::request_timeout()
             } else {
                 ApiError::malformed(format!("the request body could not be read: {rejection}"))
             }

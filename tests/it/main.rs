@@ -44,6 +44,7 @@ mod sacloud_client;
 mod sacloud_client_faults;
 mod sacloud_simulator;
 mod sacloud_simulator_control;
+mod server_limits;
 mod store_cases;
 mod store_dynamodb;
 mod store_file;
