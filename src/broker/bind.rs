@@ -128,7 +128,10 @@ impl Broker {
             let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
             record.username = Some(username);
-            record.sealed_password = Some(keyring.seal(password.expose()));
+            record.sealed_password = Some(keyring.seal(
+                password.expose(),
+                &[&record.instance_id, &record.binding_id],
+            ));
             let ops = vec![
                 self.repo.check_instance_op(&instance),
                 self.repo.put_binding_op(&record, None)?,
@@ -496,7 +499,7 @@ impl Broker {
             .as_deref()
             .ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
         self.keyring()?
-            .open(sealed)
+            .open(sealed, &[&record.instance_id, &record.binding_id])
             .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
     }
 

@@ -40,6 +40,7 @@ mod osb_dedicated;
 mod osb_dedicated_faults;
 mod osb_input_rules;
 mod osb_instances;
+mod osb_sealed_records;
 mod sacloud_client;
 mod sacloud_client_faults;
 mod sacloud_simulator;
