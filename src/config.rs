@@ -245,6 +245,11 @@ impl Config {
             )?,
             default_binding_mode,
             loopback_databases_only: fake_mode,
+            database_tls: parse(
+                "OSB_DATABASE_TLS",
+                get("OSB_DATABASE_TLS"),
+                defaults.database_tls,
+            )?,
         };
         Ok(Config {
             listen,
@@ -378,6 +383,22 @@ mod tests {
             let err = config(&[("SAKURACLOUD_FAKE_MODE", "1"), (key, value)]).unwrap_err();
             assert!(err.to_string().contains(key), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn database_tls_defaults_to_disable_and_names_itself_when_wrong() {
+        use crate::binder::TlsMode;
+        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert_eq!(c.settings.database_tls, TlsMode::Disable);
+        let c = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("OSB_DATABASE_TLS", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(c.settings.database_tls, TlsMode::VerifyFull);
+        let err =
+            config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("OSB_DATABASE_TLS", "on")]).unwrap_err();
+        assert!(err.to_string().contains("OSB_DATABASE_TLS"), "{err}");
     }
 
     #[test]

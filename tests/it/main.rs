@@ -3,6 +3,7 @@
 mod binder_mariadb;
 mod binder_postgres;
 mod binder_support;
+mod binder_tls;
 mod chaos;
 mod concurrency_bind;
 mod concurrency_cost;
