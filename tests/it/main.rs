@@ -13,6 +13,7 @@ mod concurrency_gate;
 mod concurrency_provision;
 mod concurrency_takeover;
 mod concurrency_tombstone;
+mod deploy_pipeline;
 mod faults;
 mod hostile_bodies;
 mod hostile_body_gen;
