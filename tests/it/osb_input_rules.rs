@@ -191,7 +191,7 @@ async fn the_basic_scheme_name_is_case_insensitive() {
         format!("Basic{token}"),
         format!("Basics {token}"),
         format!("Bearer {token}"),
-        format!("{token}"),
+        token.clone(),
         "basic".to_owned(),
     ] {
         let (status, _, body) = send(refused.clone()).await;
