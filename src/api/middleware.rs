@@ -49,7 +49,7 @@ impl BasicAuth {
         else {
             return false;
         };
-        // The scheme name is case-insensitive (RFC 9110, 11.1), followed by one or more spaces.
+        // HTTP auth scheme names are case-insensitive; one or more spaces follow the name.
         let Some((scheme, encoded)) = value.split_once(' ') else {
             return false;
         };
