@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Deploy the broker to AWS with SAM, without prompts: `sam build` (cargo-lambda, arm64) and
-# `sam deploy` of template.yaml. Prints the broker URL at the end.
+# Deploy the broker to AWS with SAM, without prompts: the zip scripts/build.sh makes (arm64, without
+# the simulator), deployed as it is by `sam deploy` of template.yaml (whose CodeUri is that zip;
+# there is no `sam build`). Prints the broker URL at the end.
 #
 #   export AWS_REGION=ap-northeast-1                       # plus AWS credentials, any usual way
 #   SAKURACLOUD_ACCESS_TOKEN=... SAKURACLOUD_ACCESS_TOKEN_SECRET=... scripts/deploy.sh
@@ -13,7 +14,9 @@
 #
 # Environment: STACK_NAME (osb-sacloud), AWS_REGION or AWS_DEFAULT_REGION (required),
 # OSB_SECRET_ARN, SAKURACLOUD_ZONE (is1a), OSB_BINDING_MODE (shared), LOG_LEVEL (info),
-# MEMORY_SIZE (256), SUBNET_IDS and SECURITY_GROUP_IDS (comma-separated; dedicated bindings).
+# MEMORY_SIZE (256), RESERVED_CONCURRENCY (10; 0 for none), SUBNET_IDS and SECURITY_GROUP_IDS
+# (comma-separated; dedicated bindings), LAMBDA_ZIP (a zip scripts/build.sh made, e.g. CI's tested
+# artifact: deployed instead of building one here), SAM_CLI_VERSION (the pinned SAM CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,22 +39,11 @@ else
     fi
 fi
 
-# SAM CLI (and boto3, which it brings) from PyPI in ./.venv-sam unless `sam` is on PATH.
-if command -v sam >/dev/null 2>&1 && [ -z "${SAM_VENV:-}" ]; then
-    sam=(sam)
-    python=(python3)
-else
-    venv="${SAM_VENV:-$PWD/.venv-sam}"
-    if ! [ -x "$venv/bin/sam" ]; then
-        echo "installing aws-sam-cli into $venv" >&2
-        if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli; }; then
-            die "could not install aws-sam-cli from PyPI"
-        fi
-    fi
-    sam=("$venv/bin/sam")
-    python=("$venv/bin/python")
-fi
-"${python[@]}" -c 'import boto3' 2>/dev/null || die "the python next to sam lacks boto3 (pip install boto3, or set SAM_VENV to use a venv of aws-sam-cli)"
+# The pinned SAM CLI (and boto3, which it brings) from PyPI in ./.venv-sam.
+# shellcheck source=scripts/sam-env.sh
+source scripts/sam-env.sh || die "no SAM CLI"
+python=("${sam_python[@]}")
+"${python[@]}" -c 'import boto3' 2>/dev/null || die "the python next to sam lacks boto3 (remove $(dirname "$(dirname "${sam[0]}")") and retry)"
 echo "deploying stack $stack to $region as $identity" >&2
 
 secret_arn="${OSB_SECRET_ARN:-}"
@@ -88,11 +80,22 @@ PY
     echo "broker secret: $secret_arn" >&2
 fi
 
-# shellcheck source=scripts/cargo-lambda-env.sh
-source scripts/cargo-lambda-env.sh
-if command -v rustup >/dev/null 2>&1; then
-    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+# The artifact: template.yaml's CodeUri, the zip scripts/build.sh makes. LAMBDA_ZIP deploys one
+# built (and tested) elsewhere as it is; otherwise it is built here.
+code_uri=target/lambda/osb-sacloud/bootstrap.zip
+if [ -n "${LAMBDA_ZIP:-}" ]; then
+    [ -f "$LAMBDA_ZIP" ] || die "LAMBDA_ZIP=$LAMBDA_ZIP: no such file"
+    zip="$LAMBDA_ZIP"
+else
+    LAMBDA_DIR="${LAMBDA_DIR:-${CARGO_TARGET_DIR:-target}/lambda}" scripts/build.sh || die "scripts/build.sh failed"
+    zip="${LAMBDA_DIR:-${CARGO_TARGET_DIR:-target}/lambda}/osb-sacloud/bootstrap.zip"
 fi
+if ! [ "$zip" -ef "$code_uri" ]; then
+    mkdir -p "$(dirname "$code_uri")"
+    cp "$zip" "$code_uri"
+fi
+unzip -l "$code_uri" | grep -q ' bootstrap$' || die "$zip holds no bootstrap"
+echo "deploying $code_uri (sha256 $(sha256sum "$code_uri" | cut -d' ' -f1))" >&2
 
 overrides=(
     "SecretArn=$secret_arn"
@@ -100,13 +103,14 @@ overrides=(
     "BindingMode=${OSB_BINDING_MODE:-shared}"
     "LogLevel=${LOG_LEVEL:-info}"
     "MemorySize=${MEMORY_SIZE:-256}"
+    "ReservedConcurrency=${RESERVED_CONCURRENCY:-10}"
 )
 # Empty lists stay at the template's default (no VPC).
 [ -z "${SUBNET_IDS:-}" ] || overrides+=("SubnetIds=$SUBNET_IDS")
 [ -z "${SECURITY_GROUP_IDS:-}" ] || overrides+=("SecurityGroupIds=$SECURITY_GROUP_IDS")
 
-"${sam[@]}" build --template-file template.yaml
 "${sam[@]}" deploy \
+    --template-file template.yaml \
     --stack-name "$stack" \
     --region "$region" \
     --resolve-s3 \

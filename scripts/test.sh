@@ -29,12 +29,9 @@ export SIMULATOR_POSTGRES_URL="${SIMULATOR_POSTGRES_URL:-postgres://postgres@127
 log "template.yaml (cfn-lint, sam validate --lint)"
 command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check cfn-lint
 cfn-lint template.yaml
-SAM_VENV="${SAM_VENV:-$PWD/.venv-sam}"
-if ! [ -x "$SAM_VENV/bin/sam" ]; then
-    python3 -m venv "$SAM_VENV"
-    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
-fi
-AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 "$SAM_VENV/bin/sam" validate --lint --template template.yaml
+# shellcheck source=scripts/sam-env.sh
+source scripts/sam-env.sh
+AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 "${sam[@]}" validate --lint --template template.yaml
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -8,6 +8,7 @@ use crate::binder::Mode;
 use crate::broker::Settings;
 use crate::secret::Secret;
 use crate::secrets::SecretValues;
+use crate::server::Limits;
 
 /// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
 pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
@@ -50,6 +51,9 @@ pub struct Config {
     pub encryption_keys: Option<Secret>,
     pub log_json: bool,
     pub settings: Settings,
+    /// The local server's timeouts and connection cap (`OSB_HEADER_TIMEOUT_SECS`,
+    /// `OSB_BODY_TIMEOUT_SECS`, `OSB_IDLE_TIMEOUT_SECS`, `OSB_MAX_CONNECTIONS`).
+    pub server: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,52 @@ fn seconds(
             .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
             .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a number of seconds"))),
     }
+}
+
+/// A positive number of seconds (fractions allowed), or `default` when unset.
+fn positive_seconds(
+    name: &str,
+    value: Option<String>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    let secs: f64 = parse(name, value.clone(), default.as_secs_f64())?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(ConfigError(format!(
+            "{name}={:?} must be a number of seconds above 0 and at most 86400",
+            value.unwrap_or_default()
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    let max_connections = parse(
+        "OSB_MAX_CONNECTIONS",
+        get("OSB_MAX_CONNECTIONS"),
+        defaults.max_connections,
+    )?;
+    if max_connections == 0 {
+        return Err(ConfigError("OSB_MAX_CONNECTIONS must be at least 1".into()));
+    }
+    Ok(Limits {
+        header_timeout: positive_seconds(
+            "OSB_HEADER_TIMEOUT_SECS",
+            get("OSB_HEADER_TIMEOUT_SECS"),
+            defaults.header_timeout,
+        )?,
+        body_timeout: positive_seconds(
+            "OSB_BODY_TIMEOUT_SECS",
+            get("OSB_BODY_TIMEOUT_SECS"),
+            defaults.body_timeout,
+        )?,
+        idle_timeout: positive_seconds(
+            "OSB_IDLE_TIMEOUT_SECS",
+            get("OSB_IDLE_TIMEOUT_SECS"),
+            defaults.idle_timeout,
+        )?,
+        max_connections,
+    })
 }
 
 fn truthy(value: Option<String>) -> bool {
@@ -177,6 +227,7 @@ impl Config {
         let default_binding_mode =
             parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
+        let server = server_limits(&get)?;
         let defaults = Settings::default();
         let retry_after = parse(
             "OSB_RETRY_AFTER_SECS",
@@ -259,6 +310,11 @@ impl Config {
             )?,
             default_binding_mode,
             loopback_databases_only: fake_mode,
+            database_tls: parse(
+                "OSB_DATABASE_TLS",
+                get("OSB_DATABASE_TLS"),
+                defaults.database_tls,
+            )?,
         };
         Ok(Config {
             listen,
@@ -285,6 +341,7 @@ impl Config {
             encryption_keys,
             log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
             settings,
+            server,
         })
     }
 }
@@ -357,6 +414,56 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_refuse_nonsense() {
+        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert_eq!(c.server, Limits::default());
+        let c = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("OSB_HEADER_TIMEOUT_SECS", "2.5"),
+            ("OSB_BODY_TIMEOUT_SECS", "7"),
+            ("OSB_IDLE_TIMEOUT_SECS", "30"),
+            ("OSB_MAX_CONNECTIONS", "12"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.server,
+            Limits {
+                header_timeout: std::time::Duration::from_millis(2500),
+                body_timeout: std::time::Duration::from_secs(7),
+                idle_timeout: std::time::Duration::from_secs(30),
+                max_connections: 12,
+            }
+        );
+        for (key, value) in [
+            ("OSB_HEADER_TIMEOUT_SECS", "0"),
+            ("OSB_BODY_TIMEOUT_SECS", "-1"),
+            ("OSB_IDLE_TIMEOUT_SECS", "NaN"),
+            ("OSB_IDLE_TIMEOUT_SECS", "inf"),
+            ("OSB_MAX_CONNECTIONS", "0"),
+            ("OSB_MAX_CONNECTIONS", "many"),
+        ] {
+            let err = config(&[("SAKURACLOUD_FAKE_MODE", "1"), (key, value)]).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn database_tls_defaults_to_disable_and_names_itself_when_wrong() {
+        use crate::binder::TlsMode;
+        let c = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert_eq!(c.settings.database_tls, TlsMode::Disable);
+        let c = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("OSB_DATABASE_TLS", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(c.settings.database_tls, TlsMode::VerifyFull);
+        let err =
+            config(&[("SAKURACLOUD_FAKE_MODE", "1"), ("OSB_DATABASE_TLS", "on")]).unwrap_err();
+        assert!(err.to_string().contains("OSB_DATABASE_TLS"), "{err}");
     }
 
     #[test]

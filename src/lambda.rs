@@ -14,6 +14,7 @@ use axum::response::Response;
 use lambda_http::RequestExt;
 use tracing::Instrument;
 
+use crate::api::clip::Clipped;
 use crate::app::{self, App, StartError};
 use crate::config::{Config, ConfigError, StoreChoice};
 use crate::secrets::{self, SecretsError};
@@ -98,9 +99,9 @@ async fn invocation_span(request: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_IDENTITY)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let span = tracing::info_span!("invocation", %aws_request_id, %request_identity);
+        .unwrap_or("");
+    // The platform's text, on every line of the invocation: clipped.
+    let span = tracing::info_span!("invocation", %aws_request_id, request_identity = %Clipped(request_identity));
     next.run(request).instrument(span).await
 }
 

@@ -1,7 +1,7 @@
 //! osb-sacloud: an Open Service Broker for SAKURA Cloud database appliances.
 //!
 //! One router serves both ways of running: on AWS Lambda (`lambda_http`) and as a local server
-//! (`axum::serve`). See DESIGN notes in the README for the layers.
+//! (`server`, plain HTTP/1.1 with timeouts and a connection cap). See DESIGN notes in the README for the layers.
 
 pub mod api;
 pub mod app;
@@ -12,7 +12,9 @@ pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod lambda;
+pub mod logging;
 pub mod sacloud;
 pub mod secret;
 pub mod secrets;
+pub mod server;
 pub mod store;

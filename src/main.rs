@@ -7,9 +7,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use osb_sacloud::app;
 use osb_sacloud::config::{Config, StoreChoice};
-use osb_sacloud::lambda;
 #[cfg(feature = "simulator")]
 use osb_sacloud::sacloud::simulator::{SimulatorConfig, serve_standalone};
+use osb_sacloud::{lambda, logging};
 
 #[derive(Parser)]
 #[command(
@@ -47,34 +47,6 @@ enum Command {
     CreateTable,
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().with_current_span(false).init();
-    } else {
-        builder.init();
-    }
-}
-
-/// On Lambda: JSON lines whose `span` is the invocation's (Lambda request id, OSB request
-/// identity), without colour codes, which CloudWatch would keep verbatim.
-fn init_lambda_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .init();
-}
-
 /// The Lambda cold start: init once, then hand the router to the runtime.
 async fn lambda_main(started: Instant) -> Result<(), String> {
     let app = lambda::init(|k| std::env::var(k).ok())
@@ -89,7 +61,7 @@ async fn lambda_main(started: Instant) -> Result<(), String> {
 async fn main() -> ExitCode {
     let started = Instant::now();
     if lambda::is_lambda(|k| std::env::var(k).ok()) {
-        init_lambda_logging();
+        logging::init_lambda();
         return match lambda_main(started).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -100,7 +72,7 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let json_logs = std::env::var("OSB_LOG_FORMAT").is_ok_and(|v| v == "json");
-    init_logging(json_logs);
+    logging::init_local(json_logs);
     let result = match cli.command.unwrap_or(Command::Serve { store: None }) {
         Command::Serve { store } => serve(store).await,
         #[cfg(feature = "simulator")]
@@ -154,11 +126,8 @@ async fn serve(store: Option<StoreArg>) -> Result<(), String> {
             app.password.expose()
         );
     }
-    tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, "serving the OSB API");
-    // A make-service built once: `serve(listener, router)` would rebuild the route table for
-    // every connection.
-    axum::serve(listener, app.router.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+    tracing::info!(%addr, store = ?config.store, fake_mode = config.fake_mode, limits = ?config.server, "serving the OSB API (HTTP/1.1; put a TLS reverse proxy in front of an exposed server)");
+    osb_sacloud::server::serve(listener, app.router, config.server, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

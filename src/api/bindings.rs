@@ -60,9 +60,12 @@ pub async fn put_binding(
     State(broker): State<Arc<Broker>>,
     Version(version): Version,
     OsbPath((instance_id, binding_id)): OsbPath<(String, String)>,
+    query: OsbQuery,
     OsbJson(body): OsbJson<BindBody>,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
+    // Binds are synchronous, but the parameter is the platform's to send: it must still be valid.
+    query.accepts_incomplete()?;
     let outcome = match body.predecessor_binding_id {
         Some(predecessor) if version.at_least(17) => {
             check_id("predecessor binding", &predecessor)?;
@@ -125,6 +128,7 @@ pub async fn delete_binding(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_ids(&instance_id, &binding_id)?;
+    query.accepts_incomplete()?;
     let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;
     broker
         .unbind(UnbindRequest {

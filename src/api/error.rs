@@ -66,6 +66,14 @@ impl ApiError {
         )
     }
 
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "the request body did not arrive in time; send it again",
+        )
+    }
+
     pub fn not_found_route() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::clip::Clipped;
 use super::error::ApiError;
 use crate::catalog::ApiVersion;
 
@@ -43,7 +44,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OsbJson<T> {
 }
 
 /// A body that is not required (a DELETE's): its bytes, empty when there is none. A body over
-/// the limit answers 413, one that cannot be read 400, both as OSB error JSON.
+/// the limit answers 413, one too slow to arrive 408, one that cannot be read 400, all as OSB
+/// error JSON.
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -56,6 +58,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::payload_too_large()
+                } else if crate::server::is_body_timeout(&rejection) {
+                    ApiError::request_timeout()
                 } else {
                     ApiError::malformed(format!("the request body could not be read: {rejection}"))
                 }
@@ -74,9 +78,30 @@ impl OsbQuery {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `accepts_incomplete=true` (anything else, or absence, is false).
-    pub fn accepts_incomplete(&self) -> bool {
-        self.get("accepts_incomplete") == Some("true")
+    /// `accepts_incomplete`: `true` or `false` (absent is false). Any other value, or two
+    /// occurrences that disagree, is a 400: a platform that sends something else is out of step
+    /// with the OSB API, and guessing would turn an async request into a sync one or back.
+    pub fn accepts_incomplete(&self) -> Result<bool, ApiError> {
+        let mut answer = None;
+        for (_, value) in self.0.iter().filter(|(k, _)| k == "accepts_incomplete") {
+            let this = match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "the query parameter `accepts_incomplete` must be `true` or `false`, not {:?}",
+                        Clipped(value)
+                    )));
+                }
+            };
+            if answer.is_some_and(|a| a != this) {
+                return Err(ApiError::bad_request(
+                    "the query parameter `accepts_incomplete` is given twice with different values",
+                ));
+            }
+            answer = Some(this);
+        }
+        Ok(answer.unwrap_or(false))
     }
 }
 
@@ -109,11 +134,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Version {
     }
 }
 
-/// Check an id from the path: non-empty, printable, not absurdly long.
+/// Unicode's bidirectional controls: they make an id display as another (`Trojan Source`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Check an id from the path: 1 to 255 bytes, no control or bidirectional-control character,
+/// no `/`, not only whitespace, and not the dot segments `.` or `..` (which a proxy or a log
+/// reader would take for a path step).
 pub fn check_id(kind: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_control() || c == '/') {
+    let bad = id.is_empty()
+        || id.len() > 255
+        || id == "."
+        || id == ".."
+        || id.chars().all(char::is_whitespace)
+        || id
+            .chars()
+            .any(|c| c.is_control() || is_bidi_control(c) || c == '/');
+    if bad {
         return Err(ApiError::bad_request(format!(
-            "the {kind} id must be 1 to 255 printable characters without `/`"
+            "the {kind} id must be 1 to 255 bytes of printable characters: no control or bidirectional-control character, no `/`, not only whitespace, and not `.` or `..`"
         )));
     }
     Ok(())

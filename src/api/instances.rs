@@ -70,6 +70,7 @@ pub async fn put_instance(
     OsbJson(body): OsbJson<ProvisionBody>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = required(body.service_id, "service_id")?;
     let plan_id = required(body.plan_id, "plan_id")?;
     check_platform_ids(body.organization_guid.as_ref(), body.space_guid.as_ref())?;
@@ -81,7 +82,7 @@ pub async fn put_instance(
             plan_id,
             parameters: body.parameters,
             context: body.context,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {
@@ -100,6 +101,7 @@ pub async fn patch_instance(
     OsbJson(body): OsbJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = required(body.service_id, "service_id")?;
     check_maintenance_info(&body.maintenance_info)?;
     let outcome = broker
@@ -108,7 +110,7 @@ pub async fn patch_instance(
             service_id,
             plan_id: body.plan_id,
             parameters: body.parameters,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {
@@ -125,13 +127,14 @@ pub async fn delete_instance(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
     let (service_id, plan_id) = ids_from_query_or_body(&query, &body)?;
     let outcome = broker
         .deprovision(DeprovisionRequest {
             instance_id,
             service_id,
             plan_id,
-            accepts_incomplete: query.accepts_incomplete(),
+            accepts_incomplete,
         })
         .await?;
     Ok(match outcome {

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::clip::Clipped;
 use super::error::ApiError;
 use crate::catalog::ApiVersion;
 use crate::secret::Secret;
@@ -48,12 +49,13 @@ impl BasicAuth {
         else {
             return false;
         };
-        let Some(encoded) = value
-            .strip_prefix("Basic ")
-            .or_else(|| value.strip_prefix("basic "))
-        else {
+        // HTTP auth scheme names are case-insensitive; one or more spaces follow the name.
+        let Some((scheme, encoded)) = value.split_once(' ') else {
             return false;
         };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
             return false;
         };
@@ -96,7 +98,8 @@ pub async fn osb_rules(
     next: Next,
 ) -> Response {
     if !auth.accepts(request.headers()) {
-        tracing::info!(method = %request.method(), path = %request.uri().path(), "rejected: bad or missing credentials");
+        // The path is the sender's: clipped, and formatted into the line without a copy.
+        tracing::info!(method = %request.method(), path = %Clipped(request.uri().path()), "rejected: bad or missing credentials");
         return ApiError::unauthorized().into_response();
     }
     let raw = request
@@ -162,22 +165,22 @@ async fn audited(request: Request, next: Next) -> Response {
         .scope(counters.clone(), next.run(request))
         .await;
     let calls = counters.snapshot();
-    tracing::debug!(%method, path = %uri.path(), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
+    tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
     if method != Method::GET {
         let o = originator.unwrap_or_default();
-        // The identity is the platform's text: escaped, so a line break in a user name cannot
-        // start a forged audit line.
+        // Everything here is the platform's text: clipped, and escaped so that a line break in
+        // a user name cannot start a forged audit line.
         tracing::info!(
             target: "audit",
             %method,
-            path = %uri.path(),
+            path = %Clipped(uri.path()),
             status = response.status().as_u16(),
-            platform = %o.platform.escape_debug(),
-            user = %o.user.escape_debug(),
-            request_identity = %request_identity
+            platform = %Clipped(&o.platform),
+            user = %Clipped(&o.user),
+            request_identity = %Clipped(request_identity
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or(""),
+                .unwrap_or("")),
             "osb request"
         );
     }

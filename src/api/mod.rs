@@ -3,6 +3,7 @@
 
 mod bindings;
 mod catalog;
+pub mod clip;
 pub mod error;
 mod extract;
 mod instances;

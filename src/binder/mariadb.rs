@@ -11,11 +11,21 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use super::quote::{mariadb_account, mariadb_db_pattern, mariadb_literal};
-use super::{AdminAccount, CONNECT_TIMEOUT, Error};
+use super::{AdminAccount, CONNECT_TIMEOUT, Error, TlsMode};
 use crate::secret::Secret;
 
-/// Connection options for the admin account: plain TCP, no statement logging (statements
-/// carry passwords).
+/// The sqlx mode for a [`TlsMode`].
+pub fn ssl_mode(tls: TlsMode) -> MySqlSslMode {
+    match tls {
+        TlsMode::Disable => MySqlSslMode::Disabled,
+        TlsMode::Prefer => MySqlSslMode::Preferred,
+        TlsMode::Require => MySqlSslMode::Required,
+        TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+    }
+}
+
+/// Connection options for the admin account: TLS as its [`TlsMode`] says, no statement logging
+/// (statements carry passwords).
 pub fn admin_options(admin: &AdminAccount) -> MySqlConnectOptions {
     MySqlConnectOptions::new()
         .host(&admin.host)
@@ -23,7 +33,7 @@ pub fn admin_options(admin: &AdminAccount) -> MySqlConnectOptions {
         .username(&admin.username)
         .password(admin.password.expose())
         .database(&admin.database)
-        .ssl_mode(MySqlSslMode::Disabled)
+        .ssl_mode(ssl_mode(admin.tls))
 }
 
 /// Connect within [`CONNECT_TIMEOUT`] and switch the session to `NO_BACKSLASH_ESCAPES`, the
@@ -32,14 +42,27 @@ pub async fn open(
     options: MySqlConnectOptions,
     secrets: &[&str],
 ) -> Result<MySqlConnection, Error> {
+    connect(options, secrets, TlsMode::Disable).await
+}
+
+/// [`open`] with the admin account's options; a failure names its TLS mode when it required TLS.
+pub async fn open_admin(admin: &AdminAccount, secrets: &[&str]) -> Result<MySqlConnection, Error> {
+    connect(admin_options(admin), secrets, admin.tls).await
+}
+
+async fn connect(
+    options: MySqlConnectOptions,
+    secrets: &[&str],
+    tls: TlsMode,
+) -> Result<MySqlConnection, Error> {
     let address = super::address(options.get_host(), options.get_port());
     let options = options.disable_statement_logging();
     let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(Error::unreachable(address, e, secrets)),
+        Ok(Err(e)) => return Err(Error::unreachable_with(address, e, secrets, tls)),
         Err(_) => {
             let cause = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs());
-            return Err(Error::unreachable(address, cause, secrets));
+            return Err(Error::unreachable_with(address, cause, secrets, tls));
         }
     };
     exec(
@@ -107,7 +130,7 @@ pub async fn create_user(
     let account = mariadb_account(username, "%")?;
     let pw = mariadb_literal(password.expose())?;
     let database = mariadb_db_pattern(&admin.database)?;
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     let statements = [
         format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {pw}"),
         format!("ALTER USER {account} IDENTIFIED BY {pw} ACCOUNT UNLOCK"),
@@ -124,7 +147,7 @@ pub async fn create_user(
 pub async fn drop_user(admin: &AdminAccount, username: &str) -> Result<(), Error> {
     let secrets = [admin.password.expose()];
     let account = mariadb_account(username, "%")?;
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     exec(
         &mut conn,
         format!("ALTER USER IF EXISTS {account} ACCOUNT LOCK"),
@@ -144,7 +167,7 @@ pub async fn drop_user(admin: &AdminAccount, username: &str) -> Result<(), Error
 /// Log in with the admin account and log out.
 pub async fn check_reachable(admin: &AdminAccount) -> Result<(), Error> {
     let secrets = [admin.password.expose()];
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     conn.ping().await.map_err(|e| Error::sql(e, &secrets))?;
     conn.close().await.map_err(|e| Error::sql(e, &secrets))
 }

@@ -71,6 +71,65 @@ impl FromStr for Mode {
     }
 }
 
+/// How the broker (and, through `sslRequired`, the applications) reach the databases: with TLS
+/// or without (`OSB_DATABASE_TLS`).
+///
+/// SAKURA Cloud documents no TLS on its database appliances (their settings have no TLS
+/// switch), so the default is `disable`. The other modes are for servers that do offer it:
+/// `prefer` uses TLS when the server offers it and falls back to plain TCP otherwise (so it
+/// protects against eavesdropping only, and only where TLS is on); `require` refuses a server
+/// without TLS but does not check its certificate; `verify-full` also checks the certificate
+/// against the web PKI roots and the host name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    #[default]
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether a connection without TLS is refused: what a binding's `sslRequired` says.
+    pub fn requires_tls(self) -> bool {
+        matches!(self, TlsMode::Require | TlsMode::VerifyFull)
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A TLS mode name that is none of `disable`, `prefer`, `require`, `verify-full`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown TLS mode {0:?}: expected disable, prefer, require or verify-full")]
+pub struct UnknownTlsMode(pub String);
+
+impl FromStr for TlsMode {
+    type Err = UnknownTlsMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "disable" => Ok(TlsMode::Disable),
+            "prefer" => Ok(TlsMode::Prefer),
+            "require" => Ok(TlsMode::Require),
+            "verify-full" => Ok(TlsMode::VerifyFull),
+            other => Err(UnknownTlsMode(other.to_owned())),
+        }
+    }
+}
+
 /// The appliance's admin account (`DefaultUser` / `UserPassword`) and where to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminAccount {
@@ -81,6 +140,8 @@ pub struct AdminAccount {
     pub database: String,
     pub username: String,
     pub password: Secret,
+    /// Whether the broker's connections (and the applications', per `sslRequired`) use TLS.
+    pub tls: TlsMode,
 }
 
 impl AdminAccount {
@@ -119,16 +180,29 @@ impl Error {
         Error::Sql(scrub(&err.to_string(), secrets))
     }
 
-    /// A failed connection to `address`.
-    pub(crate) fn unreachable(
+    /// A failed connection to `address` under `tls`: when TLS was asked for, the cause says so,
+    /// since the server's own words ("server does not support TLS", a certificate error) do not
+    /// name the setting.
+    pub(crate) fn unreachable_with(
         address: String,
         cause: impl fmt::Display,
         secrets: &[&str],
+        tls: TlsMode,
     ) -> Error {
-        Error::Unreachable {
-            address,
-            cause: scrub(&cause.to_string(), secrets),
-        }
+        let cause = scrub(&cause.to_string(), secrets);
+        let cause = if tls.requires_tls() {
+            format!(
+                "{cause} (OSB_DATABASE_TLS={tls}: the broker connects with TLS only{})",
+                if tls == TlsMode::VerifyFull {
+                    ", to a server whose certificate is valid for its address"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            cause
+        };
+        Error::Unreachable { address, cause }
     }
 }
 
@@ -200,6 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn tls_modes_round_trip_and_say_whether_tls_is_required() {
+        for (name, requires) in [
+            ("disable", false),
+            ("prefer", false),
+            ("require", true),
+            ("verify-full", true),
+        ] {
+            let mode: TlsMode = name.parse().unwrap();
+            assert_eq!(mode.to_string(), name);
+            assert_eq!(mode.requires_tls(), requires, "{name}");
+        }
+        assert_eq!(TlsMode::default(), TlsMode::Disable);
+        assert!("verify-ca".parse::<TlsMode>().is_err());
+        assert!("REQUIRE".parse::<TlsMode>().is_err());
+    }
+
+    #[test]
     fn scrub_blanks_secrets_and_their_quoted_forms() {
         let msg = "near 'it''s\\\\x' and it's\\x";
         assert_eq!(scrub(msg, &["it's\\x"]), "near '***' and ***");
@@ -208,7 +299,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_address_not_the_password() {
-        let e = Error::unreachable("10.0.0.1:3306".into(), "bad pw hunter2", &["hunter2"]);
+        let e = Error::unreachable_with(
+            "10.0.0.1:3306".into(),
+            "bad pw hunter2",
+            &["hunter2"],
+            TlsMode::Disable,
+        );
         assert_eq!(
             e.to_string(),
             "cannot connect to the database at 10.0.0.1:3306: bad pw ***"
@@ -227,6 +323,7 @@ mod tests {
             database: "d".into(),
             username: "u".into(),
             password: Secret::new("p"),
+            tls: TlsMode::Disable,
         };
         let pw = Secret::new("p");
         send(create_user(&admin, "u", &pw));

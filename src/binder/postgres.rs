@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use super::quote::{pg_ident, pg_literal};
-use super::{AdminAccount, CONNECT_TIMEOUT, Error};
+use super::{AdminAccount, CONNECT_TIMEOUT, Error, TlsMode};
 use crate::secret::Secret;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1).
@@ -36,7 +36,17 @@ pub fn group_role(database: &str) -> String {
     format!("osb_shared_{hex}")
 }
 
-/// Connection options for the admin account: plain TCP, no statement logging.
+/// The sqlx mode for a [`TlsMode`].
+pub fn ssl_mode(tls: TlsMode) -> PgSslMode {
+    match tls {
+        TlsMode::Disable => PgSslMode::Disable,
+        TlsMode::Prefer => PgSslMode::Prefer,
+        TlsMode::Require => PgSslMode::Require,
+        TlsMode::VerifyFull => PgSslMode::VerifyFull,
+    }
+}
+
+/// Connection options for the admin account: TLS as its [`TlsMode`] says, no statement logging.
 pub fn admin_options(admin: &AdminAccount) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
         .host(&admin.host)
@@ -44,19 +54,32 @@ pub fn admin_options(admin: &AdminAccount) -> PgConnectOptions {
         .username(&admin.username)
         .password(admin.password.expose())
         .database(&admin.database)
-        .ssl_mode(PgSslMode::Disable)
+        .ssl_mode(ssl_mode(admin.tls))
 }
 
 /// Connect within [`CONNECT_TIMEOUT`]. `secrets` are blanked out of error messages.
 pub async fn open(options: PgConnectOptions, secrets: &[&str]) -> Result<PgConnection, Error> {
+    connect(options, secrets, TlsMode::Disable).await
+}
+
+/// [`open`] with the admin account's options; a failure names its TLS mode when it required TLS.
+pub async fn open_admin(admin: &AdminAccount, secrets: &[&str]) -> Result<PgConnection, Error> {
+    connect(admin_options(admin), secrets, admin.tls).await
+}
+
+async fn connect(
+    options: PgConnectOptions,
+    secrets: &[&str],
+    tls: TlsMode,
+) -> Result<PgConnection, Error> {
     let address = super::address(options.get_host(), options.get_port());
     let options = options.disable_statement_logging();
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(Error::unreachable(address, e, secrets)),
+        Ok(Err(e)) => Err(Error::unreachable_with(address, e, secrets, tls)),
         Err(_) => {
             let cause = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs());
-            Err(Error::unreachable(address, cause, secrets))
+            Err(Error::unreachable_with(address, cause, secrets, tls))
         }
     }
 }
@@ -133,7 +156,7 @@ pub async fn create_user(
     let (user, group) = (pg_ident(username)?, pg_ident(&group_name)?);
     let (pw, group_value) = (pg_literal(password.expose())?, pg_literal(&group_name)?);
     let database = pg_ident(&admin.database)?;
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     let mut tx = conn.begin().await.map_err(|e| Error::sql(e, &[]))?;
     lock_database(&mut tx, &admin.database).await?;
     let mut statements = Vec::new();
@@ -172,7 +195,7 @@ pub async fn drop_user(admin: &AdminAccount, username: &str) -> Result<(), Error
     let secrets = [admin.password.expose()];
     let group_name = group_role(&admin.database);
     let (user, group) = (pg_ident(username)?, pg_ident(&group_name)?);
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     if !role_exists(&mut conn, username).await? {
         return conn.close().await.map_err(|e| Error::sql(e, &secrets));
     }
@@ -203,7 +226,7 @@ pub async fn drop_user(admin: &AdminAccount, username: &str) -> Result<(), Error
 /// Log in with the admin account and log out.
 pub async fn check_reachable(admin: &AdminAccount) -> Result<(), Error> {
     let secrets = [admin.password.expose()];
-    let mut conn = open(admin_options(admin), &secrets).await?;
+    let mut conn = open_admin(admin, &secrets).await?;
     conn.ping().await.map_err(|e| Error::sql(e, &secrets))?;
     conn.close().await.map_err(|e| Error::sql(e, &secrets))
 }

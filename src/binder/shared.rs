@@ -12,8 +12,9 @@ pub fn admin_credentials(admin: &AdminAccount) -> Credentials {
         database: admin.database.clone(),
         username: admin.username.clone(),
         password: admin.password.clone(),
-        // Appliances speak plain TCP on their private switch.
-        ssl_required: false,
+        // True only when the broker itself refuses the server without TLS (OSB_DATABASE_TLS
+        // `require` or `verify-full`); SAKURA documents no TLS on its appliances.
+        ssl_required: admin.tls.requires_tls(),
     }
 }
 
@@ -29,6 +30,7 @@ pub fn binding_credentials(admin: &AdminAccount, username: &str, password: Secre
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binder::TlsMode;
     use crate::sacloud::Engine;
 
     #[test]
@@ -40,6 +42,7 @@ mod tests {
             database: "appuser".into(),
             username: "appuser".into(),
             password: Secret::new("adminpw"),
+            tls: TlsMode::Disable,
         };
         let c = binding_credentials(&admin, "b123", Secret::new("pw"));
         assert_eq!(
@@ -48,5 +51,19 @@ mod tests {
         );
         assert_eq!((c.username.as_str(), c.password.expose()), ("b123", "pw"));
         assert_eq!(admin_credentials(&admin).password.expose(), "adminpw");
+        assert!(!c.ssl_required);
+        for (tls, required) in [
+            (TlsMode::Prefer, false),
+            (TlsMode::Require, true),
+            (TlsMode::VerifyFull, true),
+        ] {
+            let admin = AdminAccount {
+                tls,
+                ..admin.clone()
+            };
+            assert_eq!(admin_credentials(&admin).ssl_required, required, "{tls}");
+            let c = binding_credentials(&admin, "b", Secret::new("pw"));
+            assert_eq!(c.ssl_required, required, "{tls}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use super::records::{
     BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState,
 };
 use super::{Broker, Error, LastOperation};
-use crate::binder::{self, AdminAccount, Credentials, Mode};
+use crate::binder::{self, AdminAccount, Credentials, Mode, TlsMode};
 use crate::sacloud::{Database, Engine};
 use crate::secret::Secret;
 use crate::store::now_unix;
@@ -133,7 +133,10 @@ impl Broker {
             let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
             record.username = Some(username);
-            record.sealed_password = Some(keyring.seal(password.expose()));
+            record.sealed_password = Some(keyring.seal(
+                password.expose(),
+                &[&record.instance_id, &record.binding_id],
+            ));
             let ops = vec![
                 self.repo.check_instance_op(&instance),
                 self.repo.put_binding_op(&record, None)?,
@@ -214,6 +217,7 @@ impl Broker {
                         &current_endpoint(instance, endpoint),
                         password,
                         &self.engine_of(instance)?,
+                        self.settings.database_tls,
                     ));
                 }
                 let admin = self.admin_of(instance).await?;
@@ -226,7 +230,7 @@ impl Broker {
     /// The appliance's admin account, read from SAKURA Cloud now.
     async fn admin_of(&self, instance: &InstanceRecord) -> Result<AdminAccount, Error> {
         let db = self.appliance_of(instance).await?;
-        admin_account(&db, self.engine_of(instance)?)
+        admin_account(&db, self.engine_of(instance)?, self.settings.database_tls)
     }
 
     /// Create (idempotently) the binding's database user with `admin` and mark the binding bound.
@@ -265,7 +269,13 @@ impl Broker {
             self.settle_lost_save(&mut record, &admin, &username)
                 .await?;
         }
-        Ok(dedicated_view(&record, &endpoint, password, &engine))
+        Ok(dedicated_view(
+            &record,
+            &endpoint,
+            password,
+            &engine,
+            self.settings.database_tls,
+        ))
     }
 
     /// The final save lost a race. Usually another request finished the same binding (same
@@ -364,6 +374,7 @@ impl Broker {
                     &current_endpoint(&instance, endpoint),
                     password,
                     &self.engine_of(&instance)?,
+                    self.settings.database_tls,
                 ))
             }
             _ => {
@@ -436,7 +447,7 @@ impl Broker {
                 )));
             }
         };
-        let admin = admin_account(&db, self.engine_of(&instance)?)?;
+        let admin = admin_account(&db, self.engine_of(&instance)?, self.settings.database_tls)?;
         if self.reachable_in_this_mode(&admin).is_err() {
             // No user can have been made there (binds are refused the same way).
             return Ok(());
@@ -501,7 +512,7 @@ impl Broker {
             .as_deref()
             .ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
         self.keyring()?
-            .open(sealed)
+            .open(sealed, &[&record.instance_id, &record.binding_id])
             .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
     }
 
@@ -530,14 +541,14 @@ impl Broker {
         record: &BindingRecord,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
-        let admin = admin_account(db, engine)?;
+        let admin = admin_account(db, engine, self.settings.database_tls)?;
         let credentials = Credentials {
             host: admin.host,
             port: admin.port,
             database: admin.database,
             username: admin.username,
+            ssl_required: admin.tls.requires_tls(),
             password: admin.password,
-            ssl_required: false,
         };
         Ok(BindingView {
             credentials: credentials.to_json(engine),
@@ -561,6 +572,7 @@ fn dedicated_view(
     endpoint: &Endpoint,
     password: Secret,
     engine: &Engine,
+    tls: TlsMode,
 ) -> BindingView {
     let credentials = Credentials {
         host: endpoint.host.clone(),
@@ -568,7 +580,7 @@ fn dedicated_view(
         database: endpoint.database.clone(),
         username: record.username.clone().unwrap_or_default(),
         password,
-        ssl_required: false,
+        ssl_required: tls.requires_tls(),
     };
     BindingView {
         credentials: credentials.to_json(*engine),
@@ -578,7 +590,7 @@ fn dedicated_view(
 }
 
 /// The appliance's admin account, as SAKURA Cloud reports it.
-fn admin_account(db: &Database, engine: Engine) -> Result<AdminAccount, Error> {
+fn admin_account(db: &Database, engine: Engine, tls: TlsMode) -> Result<AdminAccount, Error> {
     let host = db
         .ip_address
         .clone()
@@ -591,6 +603,7 @@ fn admin_account(db: &Database, engine: Engine) -> Result<AdminAccount, Error> {
         database: s.default_user.clone(),
         username: s.default_user.clone(),
         password: s.user_password.clone(),
+        tls,
     })
 }
 

@@ -123,6 +123,8 @@ pub struct Settings {
     /// Connect to databases on loopback addresses only (fake mode: simulated appliances at
     /// other addresses do not exist, and nothing may be sent off this machine for them).
     pub loopback_databases_only: bool,
+    /// TLS to the databases (`OSB_DATABASE_TLS`), and what bindings' `sslRequired` says.
+    pub database_tls: crate::binder::TlsMode,
 }
 
 impl Default for Settings {
@@ -147,6 +149,7 @@ impl Default for Settings {
             answer_within: Duration::from_millis(800),
             default_binding_mode: Mode::Dedicated,
             loopback_databases_only: false,
+            database_tls: crate::binder::TlsMode::Disable,
         }
     }
 }

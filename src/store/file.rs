@@ -39,13 +39,18 @@ impl FileStore {
     /// Opens the database file at `path` (e.g. `./data/osb-sacloud.redb`), creating it and its
     /// parent directories if needed. Fails if another process has the file open. Blocks on disk
     /// I/O: call it at start-up (or from a blocking context), not on a busy async worker.
+    ///
+    /// The file holds sealed credentials and every record: directories made here are created
+    /// `0700` and the file `0600` (an existing file readable by others is narrowed to `0600`).
     pub fn open(path: &Path) -> Result<FileStore> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            private_dir(dir).map_err(|e| {
                 Error::Backend(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
+        private_file(path)
+            .map_err(|e| Error::Backend(format!("cannot open store file {shown}: {e}")))?;
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Backend(format!(
                 "store file {shown} is locked: another process has it open \
@@ -95,6 +100,47 @@ impl FileStore {
             .await
             .map_err(|e| Error::Backend(format!("file store task failed: {e}")))?
     }
+}
+
+/// Create `dir` and its missing parents, owner-only.
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Create the store file owner-only before redb opens it (an empty file is a new database to
+/// redb), so it is never readable by others, not even between creation and a later chmod; an
+/// existing file that others may read or write is narrowed to `0600`.
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the store file was open to other users; narrowing it to 0600");
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// A redb failure as a backend error naming the file (never item data).

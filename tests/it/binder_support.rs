@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::str::FromStr;
 
-use osb_sacloud::binder::{AdminAccount, Credentials, generate_password, generate_username};
+use osb_sacloud::binder::{
+    AdminAccount, Credentials, TlsMode, generate_password, generate_username,
+};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::sacloud::simulator::backing::Backing;
 use osb_sacloud::secret::Secret;
@@ -94,6 +96,7 @@ where
             database: name.clone(),
             username: name,
             password,
+            tls: TlsMode::Disable,
         });
         if let Err(e) = created {
             drop_all(&backing, engine, &admins).await;
@@ -197,6 +200,7 @@ pub async fn unreachable_admin_is_reported(engine: Engine, server_port: u16) {
         database: "x".into(),
         username: "x".into(),
         password: Secret::new("hunter2-secret"),
+        tls: TlsMode::Disable,
     };
     match check_reachable(&admin).await {
         Err(Error::Unreachable { address, cause }) => {

@@ -196,23 +196,41 @@ async fn a_broker_killed_mid_create_is_taken_over_by_a_fresh_one() {
     };
     let mut h = Harness::start_custom(cfg, lease).await;
     let id = new_id("killed");
-    let router = h.app.router.clone();
-    let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
-    let put = tokio::spawn(async move {
-        let req = axum::http::Request::builder()
-            .method(Method::PUT)
-            .uri(path)
-            .header("X-Broker-API-Version", "2.17")
-            .header("Authorization", basic(USER, PASSWORD));
-        send(
-            &router,
-            with_body(req, Some(provision_body(MARIADB, MARIADB_10G))),
-        )
-        .await
+    // The broker to kill runs on a runtime of its own, so that killing it ends every task it
+    // started (a step runs on a task of its own), as a process exit would.
+    let mut env = broker_env(&h.sim);
+    lease(&mut env);
+    let (store, path) = (
+        h.store.clone(),
+        format!("/v2/service_instances/{id}?accepts_incomplete=true"),
+    );
+    let doomed = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let app = osb_sacloud::app::build_with_store(&config_from(&env), store)
+                .await
+                .expect("broker builds");
+            let req = axum::http::Request::builder()
+                .method(Method::PUT)
+                .uri(path)
+                .header("X-Broker-API-Version", "2.17")
+                .header("Authorization", basic(USER, PASSWORD));
+            let put = send(
+                &app.router,
+                with_body(req, Some(provision_body(MARIADB, MARIADB_10G))),
+            );
+            // Killed between "create claimed" and "appliance id recorded".
+            let _ = tokio::time::timeout(Duration::from_millis(100), put).await;
+        });
+        rt.shutdown_background();
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    put.abort(); // killed between "create claimed" and "appliance id recorded"
-    let _ = put.await;
+    tokio::task::spawn_blocking(move || doomed.join().expect("the doomed broker"))
+        .await
+        .expect("join");
     h.restart_broker(lease).await;
     let (status, _, body) = h
         .call(

@@ -59,6 +59,7 @@ async fn debug_output_holds_no_secret() {
             database: db.settings.default_user.clone(),
             username: db.settings.default_user.clone(),
             password: db.settings.user_password.clone(),
+            tls: osb_sacloud::binder::TlsMode::Disable,
         };
         let credentials =
             shared::binding_credentials(&admin, "binder", Secret::new(BINDING_PASSWORD));

@@ -280,7 +280,7 @@ async fn crashed_binding(
         mode: Mode::Dedicated,
         state,
         username: Some(generate_username(binding)),
-        sealed_password: Some(keyring.seal(password.expose())),
+        sealed_password: Some(keyring.seal(password.expose(), &[id, binding])),
         endpoint: None,
         created_at: now_unix(),
         version: 0,

@@ -97,3 +97,41 @@ async fn a_path_that_is_not_a_store_is_refused_with_its_path() {
     let msg = backend_message(FileStore::open(&junk));
     assert!(msg.contains(&junk.display().to_string()), "{msg}");
 }
+
+/// The store holds sealed credentials and every record: what `open` creates is owner-only, and
+/// an existing file open to others is narrowed.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_0700_and_the_store_file_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = data.join("nested/osb-sacloud.redb");
+    let store = FileStore::open(&path).unwrap();
+    store
+        .write(vec![WriteOp::Put {
+            item: item(Key::instance("i-1"), 1, "{}"),
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    drop(store);
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("nested")), 0o700, "a nested directory");
+    assert_eq!(mode(&path), 0o600, "the store file");
+
+    // A file made readable by others (a copy, a restore) is narrowed when opened, and its
+    // records are still there.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = FileStore::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600, "the reopened store file");
+    assert!(store.get(&Key::instance("i-1")).await.unwrap().is_some());
+    // A directory the operator made stays as it is.
+    let own = dir.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o750)).unwrap();
+    drop(FileStore::open(&own.join("osb-sacloud.redb")).unwrap());
+    assert_eq!(mode(&own), 0o750);
+    assert_eq!(mode(&own.join("osb-sacloud.redb")), 0o600);
+}

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
-use osb_sacloud::binder::AdminAccount;
+use osb_sacloud::binder::{AdminAccount, TlsMode};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::store::Key;
 use serde_json::{Value, json};
@@ -185,6 +185,7 @@ pub async fn admin_account(h: &Harness, id: &str, kind: Kind) -> AdminAccount {
         database: db.settings.default_user.clone(),
         username: db.settings.default_user,
         password: db.settings.user_password,
+        tls: TlsMode::Disable,
     }
 }
 
