@@ -20,6 +20,8 @@ pub const DEFAULT_ROTATE: u8 = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {
     pub port: u16,
+    /// The engine's port when none is set: an appliance that reports no port listens there.
+    pub default_port: u16,
     /// Empty: allow every network.
     pub networks: Vec<Ipv4Net>,
     /// `None`: no backup was asked for, whatever the appliance has is fine.
@@ -36,6 +38,7 @@ pub fn wanted(record: &InstanceRecord, default_port: u16) -> Wanted {
     let u = record.operation.update.as_ref().unwrap_or(&none);
     Wanted {
         port: u.port.or(p.port).unwrap_or(default_port),
+        default_port,
         networks: u
             .allow_networks
             .clone()
@@ -50,7 +53,7 @@ pub fn wanted(record: &InstanceRecord, default_port: u16) -> Wanted {
 pub fn differences(wanted: &Wanted, db: &Database) -> Vec<&'static str> {
     let s = &db.settings;
     let mut out = Vec::new();
-    if s.port != Some(wanted.port) {
+    if s.port.unwrap_or(wanted.default_port) != wanted.port {
         out.push("ServicePort");
     }
     if !same_networks(&wanted.networks, &s.source_networks) {
@@ -71,7 +74,7 @@ pub fn differences(wanted: &Wanted, db: &Database) -> Vec<&'static str> {
 pub fn change(wanted: &Wanted, db: &Database, password: Option<Secret>) -> SettingsChange {
     let s = &db.settings;
     let mut change = SettingsChange::default();
-    if s.port != Some(wanted.port) {
+    if s.port.unwrap_or(wanted.default_port) != wanted.port {
         change.port = Some(wanted.port);
     }
     if !same_networks(&wanted.networks, &s.source_networks) {
@@ -116,6 +119,8 @@ pub fn sha256_hex(text: &str) -> String {
 fn same_networks(wanted: &[Ipv4Net], held: &[String]) -> bool {
     let mut held: Vec<Ipv4Net> = match held
         .iter()
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
         .map(|h| {
             h.parse::<Ipv4Net>()
                 .or_else(|_| h.parse::<std::net::Ipv4Addr>().map(Ipv4Net::from))
@@ -147,5 +152,4 @@ fn backup_holds(wanted: &Wanted, held: Option<&Backup>) -> bool {
     };
     wanted.backup_time.as_ref().is_none_or(|t| *t == b.time)
         && b.rotate == wanted.backup_rotate.unwrap_or(DEFAULT_ROTATE)
-        && !b.day_of_week.is_empty()
 }

@@ -626,6 +626,21 @@ fn differences_and_the_change_that_closes_them() {
 }
 
 #[test]
+fn loose_shapes_of_held_settings_still_match() {
+    let r = record("provision", "wait_applied", Some(1));
+    let w = settings::wanted(&r, 3306);
+    let mut d = db("available", Some("up"));
+    // No port reported: the engine's default, which is what was asked for.
+    d.settings.port = None;
+    d.settings.source_networks = vec!["".into()];
+    assert!(
+        settings::differences(&w, &d).is_empty(),
+        "{:?}",
+        settings::differences(&w, &d)
+    );
+}
+
+#[test]
 fn allow_all_is_empty_or_the_whole_range() {
     let r = record("provision", "wait_applied", Some(1));
     let w = settings::wanted(&r, 3306);
