@@ -125,6 +125,12 @@ pub struct Settings {
     pub loopback_databases_only: bool,
     /// TLS to the databases (`OSB_DATABASE_TLS`), and what bindings' `sslRequired` says.
     pub database_tls: crate::binder::TlsMode,
+    /// The operator's network pools (`OSB_NETWORKS`; fake mode's own); `None`: users name the
+    /// network in every provision, as before pools existed.
+    pub networks: Option<std::sync::Arc<crate::networks::Networks>>,
+    /// Adopt appliances the 2018 broker made when a request names an unknown instance
+    /// (`OSB_ADOPT_LEGACY`).
+    pub adopt_legacy: bool,
 }
 
 impl Default for Settings {
@@ -150,6 +156,8 @@ impl Default for Settings {
             default_binding_mode: Mode::Dedicated,
             loopback_databases_only: false,
             database_tls: crate::binder::TlsMode::Disable,
+            networks: None,
+            adopt_legacy: false,
         }
     }
 }
