@@ -12,6 +12,9 @@
 mod bind;
 mod compat;
 mod deprovision;
+mod leases;
+mod legacy;
+pub mod owner;
 pub mod machine;
 pub mod observe;
 mod provision;
@@ -26,6 +29,8 @@ use std::time::Duration;
 
 pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
 pub use compat::binding_metadata;
+pub use leases::{Lease, lease_key, pool_partition};
+pub use legacy::AdoptOutcome;
 pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
@@ -211,8 +216,11 @@ impl Broker {
         self: &Arc<Self>,
         instance_id: &str,
     ) -> Result<LastOperation, Error> {
-        let Some((mut record, expires_at)) = self.repo.instance_with_expiry(instance_id).await?
-        else {
+        let found = match self.repo.instance_with_expiry(instance_id).await? {
+            Some(found) => Some(found),
+            None => self.instance_or_adopt(instance_id).await?.map(|r| (r, None)),
+        };
+        let Some((mut record, expires_at)) = found else {
             return Err(Error::NotFound(format!(
                 "service instance {instance_id} does not exist"
             )));
