@@ -43,6 +43,8 @@ mod osb_dedicated;
 mod osb_dedicated_faults;
 mod osb_input_rules;
 mod osb_instances;
+mod osb_legacy;
+mod osb_pools;
 mod osb_sakura_habits;
 mod osb_sealed_records;
 mod platforms;
