@@ -233,7 +233,8 @@ impl Config {
         // fake mode brings a pool of its own so a provision without parameters just works.
         let networks = match get("OSB_NETWORKS").filter(|v| !v.trim().is_empty()) {
             Some(value) => Some(
-                Networks::load(&value, &zones).map_err(|e| ConfigError(format!("OSB_NETWORKS: {e}")))?,
+                Networks::load(&value, &zones)
+                    .map_err(|e| ConfigError(format!("OSB_NETWORKS: {e}")))?,
             ),
             None if fake_mode => Some(Networks::fake(&zone)),
             None => None,

@@ -74,7 +74,13 @@ impl Network {
     pub fn range_text(&self) -> String {
         self.ranges
             .iter()
-            .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -283,10 +289,11 @@ impl Networks {
             networks.push(net);
         }
         let index = |name: &str, what: &str| {
-            networks
-                .iter()
-                .position(|n| n.name == name)
-                .ok_or_else(|| err(format!("{what} names network {name:?}, which is not declared")))
+            networks.iter().position(|n| n.name == name).ok_or_else(|| {
+                err(format!(
+                    "{what} names network {name:?}, which is not declared"
+                ))
+            })
         };
         let map = |m: BTreeMap<String, String>, what: &str| {
             m.into_iter()
@@ -537,7 +544,10 @@ mod tests {
         assert_eq!(pick(cf("x", "space-a")).as_deref(), Some("team-a"));
         assert_eq!(pick(cf("x", "y")).as_deref(), Some("shared"));
         assert_eq!(pick(k8s(None, "team-a")).as_deref(), Some("team-a"));
-        assert_eq!(pick(k8s(Some("c2"), "shared-ns")).as_deref(), Some("shared"));
+        assert_eq!(
+            pick(k8s(Some("c2"), "shared-ns")).as_deref(),
+            Some("shared")
+        );
         assert_eq!(pick(k8s(Some("c2"), "other")).as_deref(), Some("team-a"));
         assert_eq!(pick(k8s(Some("c9"), "other")).as_deref(), Some("shared"));
     }
@@ -592,7 +602,9 @@ mod tests {
     #[test]
     fn the_context_comes_from_context_or_the_profile_fields() {
         let ctx = PlatformContext::from_request(
-            Some(&serde_json::json!({"platform": "kubernetes", "namespace": "ns", "clusterid": "c"})),
+            Some(
+                &serde_json::json!({"platform": "kubernetes", "namespace": "ns", "clusterid": "c"}),
+            ),
             Some("ignored"),
             Some("ignored"),
         );

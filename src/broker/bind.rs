@@ -387,11 +387,7 @@ impl Broker {
     /// leave a tombstone.
     pub async fn unbind(&self, req: UnbindRequest) -> Result<(), Error> {
         let gone = || Error::Gone(format!("service binding {} does not exist", req.binding_id));
-        let Some(mut record) = self
-            .repo
-            .binding(&req.instance_id, &req.binding_id)
-            .await?
-        else {
+        let Some(mut record) = self.repo.binding(&req.instance_id, &req.binding_id).await? else {
             // The 2018 broker recorded no bindings (they used the appliance's own login), so an
             // adopted instance's unknown binding was one of its: nothing is left to remove.
             let legacy = self

@@ -81,9 +81,7 @@ pub(crate) fn place(
     let own = networks.select(ctx);
     let target = match &n.switch_id {
         Some(switch) => match networks.on_switch(switch, n.ip_address) {
-            Some(net)
-                if policy == UserNetworks::Any || own.is_some_and(|o| o.name == net.name) =>
-            {
+            Some(net) if policy == UserNetworks::Any || own.is_some_and(|o| o.name == net.name) => {
                 net
             }
             _ if policy == UserNetworks::Pool => {
@@ -259,7 +257,10 @@ impl Broker {
                     }
                 }
             };
-            match self.try_lease(record, requested, network, ip, cond, check).await? {
+            match self
+                .try_lease(record, requested, network, ip, cond, check)
+                .await?
+            {
                 Ok(()) => return Ok(true),
                 Err(Lost::Instance) => return Ok(false),
                 Err(Lost::Address) => {
@@ -391,7 +392,12 @@ impl Broker {
         }
         let holder_key = Key::instance(&lease.instance_id);
         let holder = self.repo.instance(&lease.instance_id).await?;
-        let check = |cond| Some(Some(WriteOp::Check { key: holder_key.clone(), cond }));
+        let check = |cond| {
+            Some(Some(WriteOp::Check {
+                key: holder_key.clone(),
+                cond,
+            }))
+        };
         let address = item.key.sk.strip_prefix("addr#").unwrap_or_default();
         Ok(match holder {
             None => {
@@ -511,7 +517,10 @@ mod tests {
     }"#;
 
     fn networks(policy: &str) -> Networks {
-        let text = FILE.replace("\"default\": \"a\"", &format!("\"default\": \"a\", \"userNetworks\": \"{policy}\""));
+        let text = FILE.replace(
+            "\"default\": \"a\"",
+            &format!("\"default\": \"a\", \"userNetworks\": \"{policy}\""),
+        );
         Networks::parse(&text, &["is1a".to_owned()]).unwrap()
     }
 
@@ -530,7 +539,11 @@ mod tests {
         }
     }
 
-    fn placed(policy: &str, params: serde_json::Value, ctx: &PlatformContext) -> Result<Placement, String> {
+    fn placed(
+        policy: &str,
+        params: serde_json::Value,
+        ctx: &PlatformContext,
+    ) -> Result<Placement, String> {
         place(&requested(params), &networks(policy), ctx).map_err(|e| e.to_string())
     }
 
@@ -561,11 +574,24 @@ mod tests {
         assert!(e.contains("not a usable address"), "{e}");
         let e = placed("pool", json!({"maskLen": 16}), &ns("other")).unwrap_err();
         assert!(e.contains("maskLen"), "{e}");
-        let e = placed("pool", json!({"defaultRoute": "192.168.0.254"}), &ns("other")).unwrap_err();
+        let e = placed(
+            "pool",
+            json!({"defaultRoute": "192.168.0.254"}),
+            &ns("other"),
+        )
+        .unwrap_err();
         assert!(e.contains("defaultRoute"), "{e}");
         // Inside the context's own pool an address may be named.
-        match placed("pool", json!({"switchID": "112233445566", "ipaddress": "192.168.0.101"}), &ns("other")).unwrap() {
-            Placement::Pooled { address, .. } => assert_eq!(address, Some("192.168.0.101".parse().unwrap())),
+        match placed(
+            "pool",
+            json!({"switchID": "112233445566", "ipaddress": "192.168.0.101"}),
+            &ns("other"),
+        )
+        .unwrap()
+        {
+            Placement::Pooled { address, .. } => {
+                assert_eq!(address, Some("192.168.0.101".parse().unwrap()))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -573,11 +599,20 @@ mod tests {
     #[test]
     fn the_any_policy_takes_unpooled_networks_as_before() {
         let p = placed("any", json!({"switchID": "999999999999", "ipaddress": "172.16.0.5", "maskLen": 24, "defaultRoute": "172.16.0.1"}), &ns("other")).unwrap();
-        assert!(matches!(p, Placement::Unpooled(ref params) if params.switch_id == "999999999999"), "{p:?}");
+        assert!(
+            matches!(p, Placement::Unpooled(ref params) if params.switch_id == "999999999999"),
+            "{p:?}"
+        );
         let e = placed("any", json!({"switchID": "999999999999"}), &ns("other")).unwrap_err();
         assert!(e.contains("ipaddress") && e.contains("required"), "{e}");
         // An address on a pool's switch outside its range is still leased there.
-        match placed("any", json!({"switchID": "223344556677", "ipaddress": "10.0.0.200"}), &ns("other")).unwrap() {
+        match placed(
+            "any",
+            json!({"switchID": "223344556677", "ipaddress": "10.0.0.200"}),
+            &ns("other"),
+        )
+        .unwrap()
+        {
             Placement::Pooled { network, .. } => assert_eq!(network.name, "b"),
             other => panic!("{other:?}"),
         }

@@ -85,7 +85,10 @@ impl Broker {
                 return Err(Error::Unprocessable(format!(
                     "{} appliances named {instance_id} in zone {zone} carry the 2018 broker's tag ({}); none was adopted. Remove or rename the extra ones in the control panel",
                     many.len(),
-                    many.iter().map(|d| d.id.to_string()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|d| d.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         };
@@ -103,7 +106,12 @@ impl Broker {
             };
         }
         record.version = 1;
-        tracing::info!(instance_id, appliance_id = db.id, zone, "adopted an appliance of the 2018 broker");
+        tracing::info!(
+            instance_id,
+            appliance_id = db.id,
+            zone,
+            "adopted an appliance of the 2018 broker"
+        );
         self.label_adopted(&record, db).await;
         Ok(AdoptOutcome::Adopted(Box::new(record)))
     }
@@ -146,7 +154,9 @@ impl Broker {
                 .map(|id| id.to_string())
                 .ok_or_else(|| unreadable("switch"))?,
             ip_address: ip,
-            mask_len: db.network_mask_len.ok_or_else(|| unreadable("network mask"))?,
+            mask_len: db
+                .network_mask_len
+                .ok_or_else(|| unreadable("network mask"))?,
             default_route: gateway,
             username: Some(s.default_user.clone()).filter(|u| !u.is_empty()),
             port: s.port,

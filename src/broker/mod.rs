@@ -14,9 +14,9 @@ mod compat;
 mod deprovision;
 mod leases;
 mod legacy;
-pub mod owner;
 pub mod machine;
 pub mod observe;
+pub mod owner;
 mod provision;
 pub mod records;
 mod repo;
@@ -29,9 +29,9 @@ use std::time::Duration;
 
 pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
 pub use compat::binding_metadata;
+pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use leases::{Lease, lease_key, pool_partition};
 pub use legacy::AdoptOutcome;
-pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
 pub use rotate::RotateRequest;
@@ -218,7 +218,10 @@ impl Broker {
     ) -> Result<LastOperation, Error> {
         let found = match self.repo.instance_with_expiry(instance_id).await? {
             Some(found) => Some(found),
-            None => self.instance_or_adopt(instance_id).await?.map(|r| (r, None)),
+            None => self
+                .instance_or_adopt(instance_id)
+                .await?
+                .map(|r| (r, None)),
         };
         let Some((mut record, expires_at)) = found else {
             return Err(Error::NotFound(format!(

@@ -155,9 +155,11 @@ mod tests {
 
     #[test]
     fn tags_name_the_owner_within_the_limits() {
-        let r = record(json!({"platform": "cloudfoundry", "organization_guid": "o-guid",
+        let r = record(
+            json!({"platform": "cloudfoundry", "organization_guid": "o-guid",
             "organization_name": "my org", "space_guid": "s-guid", "space_name": "dev",
-            "instance_name": "@osb-sacloud\nforged"}));
+            "instance_name": "@osb-sacloud\nforged"}),
+        );
         let t = tags(&r);
         assert_eq!(
             t,
@@ -174,7 +176,8 @@ mod tests {
         for tag in &t {
             assert!(tag.len() <= MAX_TAG_LEN, "{tag}");
             assert!(
-                tag.chars().all(|c| c.is_ascii_alphanumeric() || "@._:=-".contains(c)),
+                tag.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@._:=-".contains(c)),
                 "{tag}"
             );
         }
@@ -186,7 +189,10 @@ mod tests {
         let r = record(json!({"platform": "kubernetes", "namespace": "team-a",
             "clusterid": "c1\nosb-sacloud service instance other", "instance_name": "x".repeat(600)}));
         let d = description(&r);
-        assert!(d.starts_with("osb-sacloud service instance 6f1a2b3c-"), "{d}");
+        assert!(
+            d.starts_with("osb-sacloud service instance 6f1a2b3c-"),
+            "{d}"
+        );
         assert_eq!(
             d.lines()
                 .filter(|l| l.starts_with("osb-sacloud service instance"))

@@ -7,7 +7,9 @@ use super::client::{Client, Retry};
 use super::error::Error;
 use super::model::{CreateDatabase, Database, DatabaseStatus, SettingsDoc};
 use super::naked::{ApplianceEnvelope, FindEnvelope, StatusEnvelope};
-use super::request::{CreateEnvelope, FindQuery, Labels, LabelsEnvelope, ShutdownBody, UpdateEnvelope};
+use super::request::{
+    CreateEnvelope, FindQuery, Labels, LabelsEnvelope, ShutdownBody, UpdateEnvelope,
+};
 
 /// Page size of a find; an exact name normally matches at most one appliance.
 const FIND_PAGE: u64 = 100;
