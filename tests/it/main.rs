@@ -10,6 +10,7 @@ mod concurrency_cost;
 mod concurrency_dedicated;
 mod concurrency_finish;
 mod concurrency_gate;
+mod concurrency_pools;
 mod concurrency_provision;
 mod concurrency_storm;
 mod concurrency_takeover;
