@@ -112,22 +112,25 @@ impl PlatformContext {
         organization_guid: Option<&str>,
         space_guid: Option<&str>,
     ) -> PlatformContext {
-        let text = |key: &str| {
-            context
-                .and_then(|c| c.get(key))
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+        // The profile's keys, and the camelCase ones provider-osb sends (`clusterId`).
+        let text = |keys: &[&str]| {
+            keys.iter().find_map(|key| {
+                context
+                    .and_then(|c| c.get(*key))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            })
         };
         let mut ctx = PlatformContext {
-            platform: text("platform"),
-            organization_guid: text("organization_guid"),
-            space_guid: text("space_guid"),
-            organization_name: text("organization_name"),
-            space_name: text("space_name"),
-            namespace: text("namespace"),
-            cluster_id: text("clusterid"),
-            instance_name: text("instance_name"),
+            platform: text(&["platform"]),
+            organization_guid: text(&["organization_guid", "organizationGuid"]),
+            space_guid: text(&["space_guid", "spaceGuid"]),
+            organization_name: text(&["organization_name", "organizationName"]),
+            space_name: text(&["space_name", "spaceName"]),
+            namespace: text(&["namespace"]),
+            cluster_id: text(&["clusterid", "clusterId", "cluster_id"]),
+            instance_name: text(&["instance_name", "instanceName"]),
         };
         if !context.is_some_and(Value::is_object) {
             ctx.organization_guid = organization_guid.map(str::to_owned);
@@ -611,6 +614,15 @@ mod tests {
         assert_eq!(ctx.namespace.as_deref(), Some("ns"));
         assert_eq!(ctx.cluster_id.as_deref(), Some("c"));
         assert_eq!(ctx.space_guid, None);
+        let ctx = PlatformContext::from_request(
+            Some(
+                &serde_json::json!({"platform": "kubernetes", "namespace": "ns", "clusterId": "c2", "instanceName": "db"}),
+            ),
+            None,
+            None,
+        );
+        assert_eq!(ctx.cluster_id.as_deref(), Some("c2"));
+        assert_eq!(ctx.instance_name.as_deref(), Some("db"));
         let ctx = PlatformContext::from_request(None, Some("o"), Some("s"));
         assert_eq!(ctx.space_guid.as_deref(), Some("s"));
         assert_eq!(ctx.platform_word(), Some("cloudfoundry"));
