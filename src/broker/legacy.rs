@@ -46,6 +46,15 @@ impl Broker {
         if let Some(record) = self.repo.instance(instance_id).await? {
             return Ok(Some(record));
         }
+        self.adopt_missing(instance_id).await
+    }
+
+    /// An instance just read as absent: with `OSB_ADOPT_LEGACY`, the 2018 broker's appliance of
+    /// that id adopted; without it, nothing (and no further store read).
+    pub(super) async fn adopt_missing(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<InstanceRecord>, Error> {
         if !self.settings.adopt_legacy {
             return Ok(None);
         }

@@ -218,10 +218,7 @@ impl Broker {
     ) -> Result<LastOperation, Error> {
         let found = match self.repo.instance_with_expiry(instance_id).await? {
             Some(found) => Some(found),
-            None => self
-                .instance_or_adopt(instance_id)
-                .await?
-                .map(|r| (r, None)),
+            None => self.adopt_missing(instance_id).await?.map(|r| (r, None)),
         };
         let Some((mut record, expires_at)) = found else {
             return Err(Error::NotFound(format!(
