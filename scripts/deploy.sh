@@ -16,7 +16,9 @@
 # OSB_SECRET_ARN, SAKURACLOUD_ZONE (is1a), OSB_BINDING_MODE (shared), LOG_LEVEL (info),
 # MEMORY_SIZE (256), RESERVED_CONCURRENCY (10; 0 for none), SUBNET_IDS and SECURITY_GROUP_IDS
 # (comma-separated; dedicated bindings), LAMBDA_ZIP (a zip scripts/build.sh made, e.g. CI's tested
-# artifact: deployed instead of building one here), SAM_CLI_VERSION (the pinned SAM CLI).
+# artifact: deployed instead of building one here), SAM_CLI_VERSION (the pinned SAM CLI),
+# OSB_NETWORKS (the network pools as one line of JSON, e.g. `jq -c . networks.json`; or keep them
+# in the secret under OSB_NETWORKS), OSB_ADOPT_LEGACY (0; 1 adopts the 2018 broker's appliances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,7 +106,9 @@ overrides=(
     "LogLevel=${LOG_LEVEL:-info}"
     "MemorySize=${MEMORY_SIZE:-256}"
     "ReservedConcurrency=${RESERVED_CONCURRENCY:-10}"
+    "AdoptLegacy=${OSB_ADOPT_LEGACY:-0}"
 )
+[ -z "${OSB_NETWORKS:-}" ] || overrides+=("Networks=$OSB_NETWORKS")
 # Empty lists stay at the template's default (no VPC).
 [ -z "${SUBNET_IDS:-}" ] || overrides+=("SubnetIds=$SUBNET_IDS")
 [ -z "${SECURITY_GROUP_IDS:-}" ] || overrides+=("SecurityGroupIds=$SECURITY_GROUP_IDS")

@@ -126,7 +126,11 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         None => (None, false),
     };
 
-    let catalog = Arc::new(Catalog::new(config.zones.clone(), config.zone.clone()));
+    let catalog = Arc::new(Catalog::with_pools(
+        config.zones.clone(),
+        config.zone.clone(),
+        config.settings.networks.is_some(),
+    ));
     let broker = Arc::new(Broker::new(
         counting,
         sakura.clone(),

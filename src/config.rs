@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::binder::Mode;
 use crate::broker::Settings;
+use crate::networks::Networks;
 use crate::secret::Secret;
 use crate::secrets::SecretValues;
 use crate::server::Limits;
@@ -228,6 +229,16 @@ impl Config {
             parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let server = server_limits(&get)?;
+        // Network pools: the operator's file (or its JSON inline, as a Lambda secret holds it);
+        // fake mode brings a pool of its own so a provision without parameters just works.
+        let networks = match get("OSB_NETWORKS").filter(|v| !v.trim().is_empty()) {
+            Some(value) => Some(
+                Networks::load(&value, &zones)
+                    .map_err(|e| ConfigError(format!("OSB_NETWORKS: {e}")))?,
+            ),
+            None if fake_mode => Some(Networks::fake(&zone)),
+            None => None,
+        };
         let defaults = Settings::default();
         let retry_after = parse(
             "OSB_RETRY_AFTER_SECS",
@@ -315,6 +326,8 @@ impl Config {
                 get("OSB_DATABASE_TLS"),
                 defaults.database_tls,
             )?,
+            networks: networks.map(std::sync::Arc::new),
+            adopt_legacy: truthy(get("OSB_ADOPT_LEGACY")),
         };
         Ok(Config {
             listen,

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod lambda;
 pub mod logging;
+pub mod networks;
 pub mod sacloud;
 pub mod secret;
 pub mod secrets;

@@ -45,6 +45,17 @@ enum Command {
     },
     /// Create the DynamoDB table named by OSB_TABLE (PAY_PER_REQUEST, TTL on expires_at).
     CreateTable,
+    /// Adopt the appliance the 2018 open-service-broker-sacloud made for a service instance: the
+    /// appliance named exactly INSTANCE_ID and tagged @open-service-broker-sacloud. Writes the
+    /// instance's record in the configured store, with the parameters read back from the
+    /// appliance, and adds the owner tags and description to it.
+    Adopt {
+        /// The platform's service instance id (the 2018 broker named the appliance after it).
+        instance_id: String,
+        /// The zone the appliance is in (default: SAKURACLOUD_ZONE).
+        #[arg(long)]
+        zone: Option<String>,
+    },
 }
 
 /// The Lambda cold start: init once, then hand the router to the runtime.
@@ -80,6 +91,7 @@ async fn main() -> ExitCode {
             .await
             .map_err(|e| e.to_string()),
         Command::CreateTable => create_table().await,
+        Command::Adopt { instance_id, zone } => adopt(&instance_id, zone).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +153,44 @@ async fn create_table() -> Result<(), String> {
     let store = osb_sacloud::store::dynamodb::DynamoStore::from_env(table.clone(), endpoint).await;
     store.create_table().await.map_err(|e| e.to_string())?;
     println!("table {table} is ready");
+    Ok(())
+}
+
+async fn adopt(instance_id: &str, zone: Option<String>) -> Result<(), String> {
+    use osb_sacloud::broker::AdoptOutcome;
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let zone = zone.unwrap_or_else(|| config.zone.clone());
+    if !config.zones.contains(&zone) {
+        return Err(format!(
+            "zone {zone:?} is not one of the zones this broker serves ({})",
+            config.zones.join(", ")
+        ));
+    }
+    let app = app::build(&config).await.map_err(|e| e.to_string())?;
+    let outcome = app
+        .broker
+        .adopt_legacy(&zone, instance_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (word, record) = match outcome {
+        AdoptOutcome::Adopted(r) => ("adopted", r),
+        AdoptOutcome::Known(r) => ("already known", r),
+        AdoptOutcome::NotFound => {
+            return Err(format!(
+                "no appliance named {instance_id:?} with the tag @open-service-broker-sacloud in zone {zone}"
+            ));
+        }
+    };
+    let summary = serde_json::json!({
+        "outcome": word,
+        "instance_id": record.instance_id,
+        "appliance_id": record.appliance_id,
+        "zone": record.zone,
+        "service_id": record.service_id,
+        "plan_id": record.plan_id,
+        "state": record.state,
+    });
+    println!("{summary}");
     Ok(())
 }
 

@@ -19,12 +19,15 @@ pub const SECRET_ARN_VAR: &str = "OSB_SECRET_ARN";
 /// An endpoint override for Secrets Manager (an emulator such as moto), like `DYNAMODB_ENDPOINT`.
 pub const ENDPOINT_VAR: &str = "SECRETSMANAGER_ENDPOINT";
 /// The keys the secret may hold: exactly the environment variables they stand for.
-pub const SECRET_KEYS: [&str; 5] = [
+pub const SECRET_KEYS: [&str; 6] = [
     "OSB_USERNAME",
     "OSB_PASSWORD",
     "SAKURACLOUD_ACCESS_TOKEN",
     "SAKURACLOUD_ACCESS_TOKEN_SECRET",
     "OSB_ENCRYPTION_KEYS",
+    // The network pools' JSON: not a secret, but kept beside the others so a Lambda deployment
+    // has one place for its configuration documents.
+    "OSB_NETWORKS",
 ];
 
 /// Why the secrets could not be had. Never carries a secret value.

@@ -82,6 +82,16 @@ pub async fn put_instance(
             plan_id,
             parameters: body.parameters,
             context: body.context,
+            organization_guid: body
+                .organization_guid
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            space_guid: body
+                .space_guid
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             accepts_incomplete,
         })
         .await?;
@@ -146,13 +156,19 @@ pub async fn delete_instance(
 }
 
 /// `GET /v2/service_instances/{instance_id}`.
+/// The parameters are shown as sent (platforms such as provider-osb compare them with their
+/// spec); where the database was put, pool or not, is in `metadata.attributes.network` (2.16+).
 pub async fn get_instance(
     State(broker): State<Arc<Broker>>,
+    Version(version): Version,
     OsbPath(instance_id): OsbPath<String>,
 ) -> Result<Response, ApiError> {
     check_id("instance", &instance_id)?;
     let view = broker.get_instance(&instance_id).await?;
-    let body = json!({ "service_id": view.service_id, "plan_id": view.plan_id, "parameters": view.parameters });
+    let mut body = json!({ "service_id": view.service_id, "plan_id": view.plan_id, "parameters": view.parameters });
+    if version.at_least(16) {
+        body["metadata"] = json!({"labels": {}, "attributes": {"network": view.network}});
+    }
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 

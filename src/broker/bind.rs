@@ -157,8 +157,7 @@ impl Broker {
     async fn bindable_instance(&self, req: &BindRequest) -> Result<InstanceRecord, Error> {
         let id = &req.instance_id;
         let Some(instance) = self
-            .repo
-            .instance(id)
+            .instance_or_adopt(id)
             .await?
             .filter(|r| r.state != InstanceState::Gone)
         else {
@@ -388,11 +387,19 @@ impl Broker {
     /// leave a tombstone.
     pub async fn unbind(&self, req: UnbindRequest) -> Result<(), Error> {
         let gone = || Error::Gone(format!("service binding {} does not exist", req.binding_id));
-        let mut record = self
-            .repo
-            .binding(&req.instance_id, &req.binding_id)
-            .await?
-            .ok_or_else(gone)?;
+        let Some(mut record) = self.repo.binding(&req.instance_id, &req.binding_id).await? else {
+            // The 2018 broker recorded no bindings (they used the appliance's own login), so an
+            // adopted instance's unknown binding was one of its: nothing is left to remove.
+            let legacy = self
+                .instance_or_adopt(&req.instance_id)
+                .await?
+                .is_some_and(|i| i.legacy && i.state != InstanceState::Gone);
+            if legacy {
+                tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "unbound a binding of the 2018 broker");
+                return Ok(());
+            }
+            return Err(gone());
+        };
         if record.state == BindingState::Gone {
             return Err(gone());
         }

@@ -32,7 +32,7 @@ impl Broker {
     ) -> Result<DeprovisionOutcome, Error> {
         let id = &req.instance_id;
         loop {
-            let Some(mut record) = self.repo.instance(id).await? else {
+            let Some(mut record) = self.instance_or_adopt(id).await? else {
                 return Err(Error::Gone(format!("service instance {id} does not exist")));
             };
             if record.state == InstanceState::Gone {

@@ -12,8 +12,11 @@
 mod bind;
 mod compat;
 mod deprovision;
+mod leases;
+mod legacy;
 pub mod machine;
 pub mod observe;
+pub mod owner;
 mod provision;
 pub mod records;
 mod repo;
@@ -27,6 +30,8 @@ use std::time::Duration;
 pub use bind::{BindOutcome, BindRequest, BindingView, UnbindRequest};
 pub use compat::binding_metadata;
 pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
+pub use leases::{Lease, lease_key, pool_partition};
+pub use legacy::AdoptOutcome;
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
 pub use rotate::RotateRequest;
@@ -125,6 +130,12 @@ pub struct Settings {
     pub loopback_databases_only: bool,
     /// TLS to the databases (`OSB_DATABASE_TLS`), and what bindings' `sslRequired` says.
     pub database_tls: crate::binder::TlsMode,
+    /// The operator's network pools (`OSB_NETWORKS`; fake mode's own); `None`: users name the
+    /// network in every provision, as before pools existed.
+    pub networks: Option<std::sync::Arc<crate::networks::Networks>>,
+    /// Adopt appliances the 2018 broker made when a request names an unknown instance
+    /// (`OSB_ADOPT_LEGACY`).
+    pub adopt_legacy: bool,
 }
 
 impl Default for Settings {
@@ -150,6 +161,8 @@ impl Default for Settings {
             default_binding_mode: Mode::Dedicated,
             loopback_databases_only: false,
             database_tls: crate::binder::TlsMode::Disable,
+            networks: None,
+            adopt_legacy: false,
         }
     }
 }
@@ -203,8 +216,11 @@ impl Broker {
         self: &Arc<Self>,
         instance_id: &str,
     ) -> Result<LastOperation, Error> {
-        let Some((mut record, expires_at)) = self.repo.instance_with_expiry(instance_id).await?
-        else {
+        let found = match self.repo.instance_with_expiry(instance_id).await? {
+            Some(found) => Some(found),
+            None => self.adopt_missing(instance_id).await?.map(|r| (r, None)),
+        };
+        let Some((mut record, expires_at)) = found else {
             return Err(Error::NotFound(format!(
                 "service instance {instance_id} does not exist"
             )));

@@ -4,9 +4,11 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
+use super::leases::{self, Placement};
 use super::records::{InstanceRecord, InstanceState, OpKind, OpState, Operation, Step};
 use super::{Broker, Error, random_alnum};
 use crate::catalog::{Plan, ProvisionParams};
+use crate::networks::PlatformContext;
 use crate::store::now_unix;
 
 /// A provision request as the platform sent it (body already parsed).
@@ -17,6 +19,10 @@ pub struct ProvisionRequest {
     pub plan_id: String,
     pub parameters: Option<Value>,
     pub context: Option<Value>,
+    /// The profile's top-level `organization_guid` and `space_guid`, which stand for the
+    /// context when a platform sends none.
+    pub organization_guid: Option<String>,
+    pub space_guid: Option<String>,
     pub accepts_incomplete: bool,
 }
 
@@ -37,6 +43,9 @@ pub struct InstanceView {
     pub service_id: String,
     pub plan_id: String,
     pub parameters: Value,
+    /// Where the database is: the network (when from a pool), switch, address, mask, gateway
+    /// and zone it was given.
+    pub network: Value,
 }
 
 /// The appliance name that carries the instance id (so a lost create can be found again):
@@ -79,10 +88,25 @@ impl Broker {
             .catalog
             .plan(&req.service_id, &req.plan_id)
             .map_err(|e| Error::BadRequest(e.to_string()))?;
-        let params = self
+        let requested = self
             .catalog
-            .validate_provision(plan, req.parameters.as_ref())
+            .validate_provision_request(plan, req.parameters.as_ref())
             .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let placement = match &self.settings.networks {
+            None => Placement::Unpooled(
+                requested
+                    .complete()
+                    .map_err(|e| Error::BadRequest(e.to_string()))?,
+            ),
+            Some(networks) => {
+                let ctx = PlatformContext::from_request(
+                    req.context.as_ref(),
+                    req.organization_guid.as_deref(),
+                    req.space_guid.as_deref(),
+                );
+                leases::place(&requested, networks, &ctx)?
+            }
+        };
         let parameters = normalise(req.parameters.clone());
         if !req.accepts_incomplete {
             return Err(Error::AsyncRequired);
@@ -96,9 +120,33 @@ impl Broker {
                 Some(tombstone) => tombstone.version,
                 None => 0,
             };
-            let mut record = self.new_instance(&req, plan, params.clone(), parameters.clone());
-            record.version = version;
-            if self.repo.save_instance(&mut record, None).await? {
+            let written = match &placement {
+                Placement::Unpooled(params) => {
+                    let mut record =
+                        self.new_instance(&req, plan, params.clone(), parameters.clone());
+                    record.version = version;
+                    self.repo
+                        .save_instance(&mut record, None)
+                        .await?
+                        .then_some(record)
+                }
+                Placement::Pooled { network, address } => {
+                    // The network members are settled when the address is leased.
+                    let params = requested.settle(
+                        network.switch_id.clone(),
+                        std::net::Ipv4Addr::UNSPECIFIED,
+                        network.cidr.prefix_len(),
+                        network.gateway,
+                        None,
+                    );
+                    let mut record = self.new_instance(&req, plan, params, parameters.clone());
+                    record.version = version;
+                    self.create_with_lease(&mut record, &requested, network, *address)
+                        .await?
+                        .then_some(record)
+                }
+            };
+            if let Some(mut record) = written {
                 let operation = record.operation.token.clone();
                 tracing::info!(instance_id = %req.instance_id, %operation, "provision started");
                 self.step_bounded(&mut record).await?;
@@ -171,15 +219,19 @@ impl Broker {
                 format!("creating appliance {appliance_name}"),
             ),
             created_at: now,
+            lease: None,
+            may_have_appliance: false,
+            legacy: false,
             version: 0,
         }
     }
 
     /// `GET /v2/service_instances/{instance_id}`.
     pub async fn get_instance(&self, instance_id: &str) -> Result<InstanceView, Error> {
-        let record = self.repo.instance(instance_id).await?;
+        let record = self.instance_or_adopt(instance_id).await?;
         match record {
             Some(r) if matches!(r.state, InstanceState::Ready) => Ok(InstanceView {
+                network: network_view(&r),
                 service_id: r.service_id,
                 plan_id: r.plan_id,
                 parameters: r.parameters,
@@ -195,6 +247,22 @@ impl Broker {
             ))),
         }
     }
+}
+
+/// Where an instance's database is, for GET instance: what the pool gave or the user named.
+fn network_view(r: &InstanceRecord) -> Value {
+    let p = &r.params;
+    let mut view = serde_json::json!({
+        "switchID": p.switch_id,
+        "ipaddress": p.ip_address.to_string(),
+        "maskLen": p.mask_len,
+        "defaultRoute": p.default_route.to_string(),
+        "zone": r.zone,
+    });
+    if let Some(lease) = &r.lease {
+        view["network"] = Value::String(lease.network.clone());
+    }
+    view
 }
 
 /// Parameters as compared and stored: an absent or null object is an empty object.

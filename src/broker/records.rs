@@ -171,9 +171,29 @@ pub struct InstanceRecord {
     pub create_claimed_at: Option<i64>,
     pub operation: Operation,
     pub created_at: i64,
+    /// The pool address this instance holds (`broker/leases.rs`), released with its tombstone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseRef>,
+    /// A create request was sent whose outcome is not known to have made nothing: the
+    /// instance's address may be in use even though no appliance id was recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub may_have_appliance: bool,
+    /// Adopted from the 2018 broker (its appliance is named by the raw instance id, and the
+    /// bindings that broker handed out were never recorded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy: bool,
     /// Store version this record was read at (not serialised).
     #[serde(skip)]
     pub version: u64,
+}
+
+/// Which pool address an instance holds: the lease item's key and the network's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRef {
+    pub network: String,
+    #[serde(rename = "switchID")]
+    pub switch_id: String,
+    pub address: std::net::Ipv4Addr,
 }
 
 /// Where a binding is in its life.
@@ -240,6 +260,9 @@ impl InstanceRecord {
         next.operation.description = what;
         if next.operation.step == Step::Create {
             next.create_claimed_at = Some(now);
+            // From here the create may be sent: until an answer says otherwise, an appliance
+            // may exist for this instance.
+            next.may_have_appliance = true;
         }
         next
     }

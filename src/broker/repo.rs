@@ -41,6 +41,11 @@ impl Repo {
         Repo { store }
     }
 
+    /// The store beneath, for items that are not records (address leases).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, Error> {
         let Some(item) = self.store.get(&Key::instance(instance_id)).await? else {
             return Ok(None);

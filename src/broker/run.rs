@@ -257,8 +257,8 @@ impl Broker {
         });
         Ok(CreateDatabase {
             name: record.appliance_name.clone(),
-            description: machine::owner_description(&record.instance_id),
-            tags: vec!["@osb-sacloud".to_owned()],
+            description: super::owner::description(record),
+            tags: super::owner::tags(record),
             plan_id: plan.sakura_plan_id,
             switch_id: p.switch_id.clone(),
             ip_address: p.ip_address.to_string(),
@@ -466,6 +466,8 @@ impl Broker {
             }
         }
         let mut ops = vec![self.repo.put_instance_op(&next, Some(expires))?];
+        // The appliance is gone: its pool address is free again, in the same write.
+        ops.extend(self.release_op(record).await?);
         for binding in live {
             ops.push(self.tombstone_binding_op(binding, expires)?);
         }

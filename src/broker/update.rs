@@ -32,8 +32,7 @@ impl Broker {
     pub async fn update(self: &Arc<Self>, req: UpdateRequest) -> Result<UpdateOutcome, Error> {
         let id = &req.instance_id;
         let Some(mut record) = self
-            .repo
-            .instance(id)
+            .instance_or_adopt(id)
             .await?
             .filter(|r| r.state != InstanceState::Gone)
         else {

@@ -23,7 +23,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub use offerings::{MAXIMUM_POLLING_DURATION_SECS, Plan};
-pub use params::{BindParams, ParamError, ProvisionParams, UpdateParams};
+pub use params::{
+    BindParams, NetworkRequest, ParamError, ProvisionParams, RequestedParams, UpdateParams,
+};
 pub use repeats::{
     CREATE_ONLY, CreateOnlyError, CreatedWith, changes_nothing, strip_repeated_create_only,
 };
@@ -73,6 +75,12 @@ impl Catalog {
     /// Builds the catalog. `zones` are the zones users may pick with the `zone` parameter;
     /// `default_zone` is added to them if missing, so the enum is never empty.
     pub fn new(zones: Vec<String>, default_zone: String) -> Catalog {
+        Self::with_pools(zones, default_zone, false)
+    }
+
+    /// Like [`Catalog::new`]; with network `pools` the create schema leaves the network
+    /// parameters optional.
+    pub fn with_pools(zones: Vec<String>, default_zone: String, pools: bool) -> Catalog {
         let mut allowed: Vec<String> = Vec::with_capacity(zones.len() + 1);
         for zone in zones
             .into_iter()
@@ -82,7 +90,7 @@ impl Catalog {
                 allowed.push(zone);
             }
         }
-        let schemas = Schemas::new(&allowed);
+        let schemas = Schemas::with_pools(&allowed, pools);
         // A Value built from strings and numbers always serialises.
         let plan_schemas =
             serde_json::to_vec(&schemas.catalog_object()).expect("schemas serialise");
@@ -141,12 +149,22 @@ impl Catalog {
     }
 
     /// Checks provision parameters against the plan's create schema and the rules it cannot
-    /// express. Absent or `null` parameters are an error: the network settings are required.
+    /// express, every network setting required (provisioning without pools).
     pub fn validate_provision(
         &self,
         plan: &Plan,
         params: Option<&Value>,
     ) -> Result<ProvisionParams, ParamError> {
+        self.validate_provision_request(plan, params)?.complete()
+    }
+
+    /// Checks provision parameters as [`Catalog::validate_provision`] does, but leaves the
+    /// network members that are missing for the broker to settle from a pool.
+    pub fn validate_provision_request(
+        &self,
+        plan: &Plan,
+        params: Option<&Value>,
+    ) -> Result<RequestedParams, ParamError> {
         // Absent parameters are checked as `{}`, so the error is the schema's own "required" one.
         let empty = Value::Object(serde_json::Map::new());
         let params = present(params).unwrap_or(&empty);

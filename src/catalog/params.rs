@@ -98,32 +98,130 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Builds provision parameters from an object the create schema accepted.
+/// The network parameters a provision named, each checked on its own; whichever are missing
+/// come from the operator's network pool (or are required, without pools).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkRequest {
+    pub switch_id: Option<String>,
+    pub ip_address: Option<Ipv4Addr>,
+    pub mask_len: Option<u8>,
+    pub default_route: Option<Ipv4Addr>,
+}
+
+impl NetworkRequest {
+    /// Whether the user named any network parameter.
+    pub fn is_empty(&self) -> bool {
+        *self == NetworkRequest::default()
+    }
+}
+
+/// Checked provision parameters before the network is settled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestedParams {
+    pub network: NetworkRequest,
+    /// The other parameters, with the network members still to be filled in.
+    rest: ProvisionParams,
+}
+
+impl RequestedParams {
+    /// The zone asked for, if any.
+    pub fn zone(&self) -> Option<&str> {
+        self.rest.zone.as_deref()
+    }
+
+    /// The parameters with the network settled.
+    pub fn settle(
+        &self,
+        switch_id: String,
+        ip_address: Ipv4Addr,
+        mask_len: u8,
+        default_route: Ipv4Addr,
+        zone: Option<String>,
+    ) -> ProvisionParams {
+        ProvisionParams {
+            switch_id,
+            ip_address,
+            mask_len,
+            default_route,
+            zone: zone.or_else(|| self.rest.zone.clone()),
+            ..self.rest.clone()
+        }
+    }
+
+    /// The parameters as given, every network member required: how provisioning works
+    /// without pools. Each missing one is named as the schema would name it.
+    pub fn complete(&self) -> Result<ProvisionParams, ParamError> {
+        let n = &self.network;
+        let missing = |name: &str| {
+            ParamError::new(
+                name,
+                format!(
+                    "is required ({})",
+                    super::schema::ParamSchema::required_sentence_for(
+                        "provisioning",
+                        super::schema::CREATE_REQUIRED
+                    )
+                ),
+            )
+        };
+        let switch_id = n.switch_id.clone().ok_or_else(|| missing("switchID"))?;
+        let ip = n.ip_address.ok_or_else(|| missing("ipaddress"))?;
+        let mask_len = n.mask_len.ok_or_else(|| missing("maskLen"))?;
+        let gateway = n.default_route.ok_or_else(|| missing("defaultRoute"))?;
+        check_addresses(ip, gateway, mask_len)?;
+        Ok(self.settle(switch_id, ip, mask_len, gateway, None))
+    }
+}
+
+/// Builds provision parameters from an object the create schema accepted; network members
+/// may be missing (see [`RequestedParams::complete`]).
 pub(crate) fn provision(
     obj: &Map<String, Value>,
     engine: Engine,
-) -> Result<ProvisionParams, ParamError> {
-    let ip_address = ipv4(obj, "ipaddress", rule::IP_ADDRESS)?;
-    let default_route = ipv4(obj, "defaultRoute", rule::DEFAULT_ROUTE)?;
-    let mask_len = integer(obj, "maskLen", rule::MASK_LEN)?
-        .ok_or_else(|| ParamError::new("maskLen", rule::MASK_LEN))?;
-    check_addresses(ip_address, default_route, mask_len)?;
+) -> Result<RequestedParams, ParamError> {
+    let optional_ip = |name: &str, rule: &str| match obj.get(name) {
+        None => Ok(None),
+        Some(_) => ipv4(obj, name, rule).map(Some),
+    };
+    let ip_address = optional_ip("ipaddress", rule::IP_ADDRESS)?;
+    let default_route = optional_ip("defaultRoute", rule::DEFAULT_ROUTE)?;
+    let mask_len = integer(obj, "maskLen", rule::MASK_LEN)?;
+    if let Some(mask) = mask_len
+        && !(8..=29).contains(&mask)
+    {
+        return Err(ParamError::new("maskLen", rule::MASK_LEN));
+    }
+    if let (Some(ip), Some(gateway), Some(mask)) = (ip_address, default_route, mask_len) {
+        check_addresses(ip, gateway, mask)?;
+    }
+    let switch_id = match obj.get("switchID") {
+        None => None,
+        Some(v) => Some(switch_id(Some(v))?),
+    };
     let username = string(obj, "username", rule::USERNAME)?;
     if let Some(name) = &username {
         check_username(name, engine)?;
     }
-    Ok(ProvisionParams {
-        switch_id: switch_id(obj.get("switchID"))?,
-        ip_address,
-        mask_len,
-        default_route,
-        username,
-        port: integer(obj, "port", rule::PORT)?,
-        allow_networks: networks(obj)?.unwrap_or_default(),
-        backup_time: backup_time(obj)?,
-        backup_rotate: integer(obj, "backupRotate", rule::BACKUP_ROTATE)?,
-        database_version: database_version(obj, engine)?,
-        zone: string(obj, "zone", "must be a zone name")?,
+    Ok(RequestedParams {
+        network: NetworkRequest {
+            switch_id,
+            ip_address,
+            mask_len,
+            default_route,
+        },
+        rest: ProvisionParams {
+            switch_id: String::new(),
+            ip_address: Ipv4Addr::UNSPECIFIED,
+            mask_len: 0,
+            default_route: Ipv4Addr::UNSPECIFIED,
+            username,
+            port: integer(obj, "port", rule::PORT)?,
+            allow_networks: networks(obj)?.unwrap_or_default(),
+            backup_time: backup_time(obj)?,
+            backup_rotate: integer(obj, "backupRotate", rule::BACKUP_ROTATE)?,
+            database_version: database_version(obj, engine)?,
+            zone: string(obj, "zone", "must be a zone name")?,
+        },
     })
 }
 

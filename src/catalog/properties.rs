@@ -90,12 +90,20 @@ fn backup_rotate() -> Property {
     )
 }
 
-pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
+pub(crate) fn create_properties(zones: &[String], pools: bool) -> Vec<Property> {
+    // With pools, each network parameter says that the operator's network supplies it.
+    let pooled = |text: &str, pooled: &str| {
+        if pools {
+            format!("{text} Optional: {pooled}")
+        } else {
+            text.to_owned()
+        }
+    };
     vec![
         property(
             "switchID",
             json!({
-                "description": "SAKURA Cloud switch to attach to (12-digit id).",
+                "description": pooled("SAKURA Cloud switch to attach to (12-digit id).", "the operator's network for this space or namespace is used; another switch may be refused."),
                 "type": ["string", "integer"],
                 "pattern": "^[1-9][0-9]{11}$",
                 "minimum": 100_000_000_000_u64, "maximum": 999_999_999_999_u64,
@@ -105,7 +113,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "ipaddress",
             json!({
-                "description": "Database IPv4 address on the switch.",
+                "description": pooled("Database IPv4 address on the switch.", "a free address of the network's pool is allocated; one given must be free and inside the pool."),
                 "type": "string", "format": "ipv4",
             }),
             rule::IP_ADDRESS,
@@ -113,7 +121,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "maskLen",
             json!({
-                "description": "Subnet prefix length (8-29).",
+                "description": pooled("Subnet prefix length (8-29).", "the network's."),
                 "type": "integer", "minimum": 8, "maximum": 29,
             }),
             rule::MASK_LEN,
@@ -121,7 +129,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "defaultRoute",
             json!({
-                "description": "Gateway IPv4 address.",
+                "description": pooled("Gateway IPv4 address.", "the network's."),
                 "type": "string", "format": "ipv4",
             }),
             rule::DEFAULT_ROUTE,
@@ -149,7 +157,7 @@ pub(crate) fn create_properties(zones: &[String]) -> Vec<Property> {
         property(
             "zone",
             json!({
-                "description": "SAKURA Cloud zone; the broker's default if absent.",
+                "description": if pools { "SAKURA Cloud zone; the network's zone if absent (another zone is refused)." } else { "SAKURA Cloud zone; the broker's default if absent." },
                 "type": "string", "enum": zones,
             }),
             format!(

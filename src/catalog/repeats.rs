@@ -173,6 +173,7 @@ mod tests {
             .expect("object"),
             Engine::MariaDb,
         )
+        .and_then(|r| r.complete())
         .expect("valid")
     }
 

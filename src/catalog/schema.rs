@@ -160,6 +160,14 @@ impl ParamSchema {
         self.rules.iter().map(|r| r.name)
     }
 
+    pub(crate) fn required_sentence_for(purpose: &str, required: &[&str]) -> String {
+        let list = match required.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => required.join(""),
+        };
+        format!("{purpose} needs {list}")
+    }
+
     fn required_sentence(&self) -> String {
         let list = match self.required.split_last() {
             Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
@@ -202,12 +210,20 @@ pub(crate) struct Schemas {
     pub bind: ParamSchema,
 }
 
-const CREATE_REQUIRED: &[&str] = &["switchID", "ipaddress", "maskLen", "defaultRoute"];
+pub(crate) const CREATE_REQUIRED: &[&str] = &["switchID", "ipaddress", "maskLen", "defaultRoute"];
 
 impl Schemas {
     /// `zones` fills the `zone` enum; it must not be empty.
+    #[cfg(test)]
     pub fn new(zones: &[String]) -> Schemas {
-        let create = ParamSchema::new("provisioning", create_properties(zones), CREATE_REQUIRED);
+        Self::with_pools(zones, false)
+    }
+
+    /// With network `pools` the network parameters are optional: the operator's pool supplies
+    /// what a provision leaves out, and the published schema says so.
+    pub fn with_pools(zones: &[String], pools: bool) -> Schemas {
+        let required = if pools { &[] } else { CREATE_REQUIRED };
+        let create = ParamSchema::new("provisioning", create_properties(zones, pools), required);
         let mut update = ParamSchema::new("an update", update_properties(), &[]);
         update.create_only = create
             .names()

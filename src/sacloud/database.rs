@@ -7,7 +7,9 @@ use super::client::{Client, Retry};
 use super::error::Error;
 use super::model::{CreateDatabase, Database, DatabaseStatus, SettingsDoc};
 use super::naked::{ApplianceEnvelope, FindEnvelope, StatusEnvelope};
-use super::request::{CreateEnvelope, FindQuery, ShutdownBody, UpdateEnvelope};
+use super::request::{
+    CreateEnvelope, FindQuery, Labels, LabelsEnvelope, ShutdownBody, UpdateEnvelope,
+};
 
 /// Page size of a find; an exact name normally matches at most one appliance.
 const FIND_PAGE: u64 = 100;
@@ -105,6 +107,31 @@ impl Client {
         settings_hash: Option<&str>,
     ) -> Result<Database, Error> {
         let body = to_json(&UpdateEnvelope::new(settings, settings_hash))?;
+        let env: ApplianceEnvelope = self
+            .call_json(
+                Method::PUT,
+                zone,
+                &format!("/appliance/{id}"),
+                None,
+                Some(body),
+                Retry::Busy,
+            )
+            .await?;
+        Database::try_from(env.appliance)
+    }
+
+    /// `PUT /appliance/{id}` with the description and tags only (no `Settings`, which the API
+    /// then leaves as they are).
+    pub async fn update_labels(
+        &self,
+        zone: &str,
+        id: u64,
+        description: &str,
+        tags: &[String],
+    ) -> Result<Database, Error> {
+        let body = to_json(&LabelsEnvelope {
+            appliance: Labels { description, tags },
+        })?;
         let env: ApplianceEnvelope = self
             .call_json(
                 Method::PUT,

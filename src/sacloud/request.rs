@@ -207,6 +207,21 @@ impl<'a> UpdateEnvelope<'a> {
     }
 }
 
+/// `{"Appliance":{"Description":..,"Tags":[..]}}` of `PUT /appliance/{id}`: the labels alone,
+/// `Settings` left out (the API then keeps them as they are).
+#[derive(Serialize)]
+pub(crate) struct LabelsEnvelope<'a> {
+    #[serde(rename = "Appliance")]
+    pub appliance: Labels<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Labels<'a> {
+    pub description: &'a str,
+    pub tags: &'a [String],
+}
+
 /// `{"Force":true}` of `DELETE /appliance/{id}/power`; `Force` is left out when false.
 #[derive(Serialize)]
 pub(crate) struct ShutdownBody {

@@ -151,6 +151,11 @@ pub fn decide_create(record: &InstanceRecord, found: &[Database], ctx: &Ctx) -> 
             format!("waiting for appliance {} to become available", db.id),
         )));
     }
+    // The find by name shows no appliance of this instance: whatever was sent before made none.
+    let record = &InstanceRecord {
+        may_have_appliance: false,
+        ..record.clone()
+    };
     if let Some(other) = found.first() {
         return CreateDecision::Write(Box::new(record.failed(format!(
             "an appliance named {} (id {}) already exists in zone {} and does not belong to this service instance; it was left alone. Provision with another instance id",
@@ -189,13 +194,22 @@ pub fn after_create(
             format!("waiting for appliance {} to become available", db.id),
         ),
         // Never sent: not an attempt, nothing can exist.
-        Err(e) if e.is_throttled() => record.released(format!(
-            "waiting for the SAKURA Cloud request budget to create appliance {}",
-            record.appliance_name
-        )),
-        Err(e) if definitely_refused(&e) => record.failed(format!(
-            "SAKURA Cloud refused to create the appliance: {e}. Check the instance parameters (switchID, ipaddress, maskLen, defaultRoute, zone, databaseVersion), deprovision this instance and provision again"
-        )),
+        Err(e) if e.is_throttled() => {
+            let mut next = record.released(format!(
+                "waiting for the SAKURA Cloud request budget to create appliance {}",
+                record.appliance_name
+            ));
+            next.may_have_appliance = record.operation.progress.attempts > 0;
+            next
+        }
+        Err(e) if definitely_refused(&e) => {
+            let mut next = record.failed(format!(
+                "SAKURA Cloud refused to create the appliance: {e}. Check the instance parameters (switchID, ipaddress, maskLen, defaultRoute, zone, databaseVersion), deprovision this instance and provision again"
+            ));
+            // A find by name showed nothing before this create, and the create made nothing.
+            next.may_have_appliance = false;
+            next
+        }
         Err(e) => {
             let progress = Progress {
                 sent_at_ms: Some(ctx.now_ms),
@@ -246,14 +260,16 @@ pub fn after_apply(
     }
 }
 
-/// Whether the appliance carries this instance's owner mark (its description names the id).
+/// Whether the appliance carries this instance's owner mark: its description's first line
+/// names the id, and it carries the broker's marker tag.
 pub fn owns(db: &Database, instance_id: &str) -> bool {
     db.description.lines().next() == Some(owner_description(instance_id).as_str())
+        && db.tags.iter().any(|t| t == crate::broker::owner::MARKER)
 }
 
-/// The description every appliance the broker creates carries, naming its instance.
+/// The first line of the description every appliance the broker manages carries.
 pub fn owner_description(instance_id: &str) -> String {
-    format!("osb-sacloud service instance {instance_id}")
+    crate::broker::owner::owner_line(instance_id)
 }
 
 /// Whether SAKURA Cloud answered a create with a definite "no" (nothing was created).

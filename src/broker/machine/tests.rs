@@ -174,6 +174,39 @@ fn create_adopts_only_an_appliance_that_names_this_instance() {
 }
 
 #[test]
+fn create_wants_the_marker_tag_too_and_a_find_clears_the_unknown_create() {
+    let s = settings();
+    let mut r = record("provision", "create", None);
+    r.may_have_appliance = true;
+    // The owner line without the broker's tag: someone copied the description.
+    let mut untagged = db("available", Some("up"));
+    untagged.tags = vec!["env=dev".into()];
+    match decide_create(&r, &[untagged], &ctx(&s)) {
+        CreateDecision::Write(next) => {
+            assert_eq!(next.operation.state, OpState::Failed);
+            assert_eq!(next.appliance_id, None, "never adopted");
+            assert!(!next.may_have_appliance, "the find showed none of ours");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A definite refusal made nothing; an unclear answer may have.
+    let refused = sacloud::Error::Api {
+        status: 400,
+        code: "bad_request".into(),
+        message: "no".into(),
+        serial: String::new(),
+    };
+    assert!(!after_create(&r, Err(refused), &ctx(&s)).may_have_appliance);
+    let unclear = sacloud::Error::Api {
+        status: 503,
+        code: "unavailable".into(),
+        message: "busy".into(),
+        serial: String::new(),
+    };
+    assert!(after_create(&r, Err(unclear), &ctx(&s)).may_have_appliance);
+}
+
+#[test]
 fn create_posts_when_nothing_carries_the_name() {
     let s = settings();
     let r = record("provision", "create", None);
