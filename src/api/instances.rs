@@ -175,7 +175,7 @@ pub async fn instance_last_operation(
     ))
 }
 
-/// Before 2.16 the spec has no 404 for `last_operation`: an instance the broker does not know is
+/// Before 2.16 the OSB spec has no 404 for `last_operation`: an instance the broker does not know is
 /// answered 410 Gone, which those platforms take as "deleted".
 fn unknown_is_gone_before_2_16(e: crate::broker::Error, version: ApiVersion) -> ApiError {
     match e {
