@@ -52,7 +52,8 @@ pub struct ProvisionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Normalised (host bits cleared), without duplicates, in the order given; empty if not given.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "cidrs")]
+    /// Serialised as CIDR strings (`10.0.0.0/8`), through ipnet's serde support.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_networks: Vec<Ipv4Net>,
     /// `HH:MM` on a quarter hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +74,7 @@ pub struct ProvisionParams {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateParams {
     /// The new allow-list, normalised like [`ProvisionParams::allow_networks`].
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cidrs")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_networks: Option<Vec<Ipv4Net>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -178,44 +179,4 @@ pub(crate) fn bind(obj: &Map<String, Value>) -> Result<BindParams, ParamError> {
     Ok(BindParams {
         mode: string(obj, "mode", rule::MODE)?,
     })
-}
-
-/// Serde for `Vec<Ipv4Net>` as CIDR strings (ipnet's own serde support is not enabled).
-mod cidrs {
-    use ipnet::Ipv4Net;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<S: Serializer>(nets: &[Ipv4Net], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(nets.iter().map(ToString::to_string))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| s.parse().map_err(D::Error::custom))
-            .collect()
-    }
-}
-
-/// Serde for `Option<Vec<Ipv4Net>>` as an optional list of CIDR strings.
-mod opt_cidrs {
-    use ipnet::Ipv4Net;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<S: Serializer>(nets: &Option<Vec<Ipv4Net>>, s: S) -> Result<S::Ok, S::Error> {
-        match nets {
-            Some(nets) => super::cidrs::serialize(nets, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Ipv4Net>>, D::Error> {
-        Option::<Vec<String>>::deserialize(d)?
-            .map(|list| {
-                list.iter()
-                    .map(|s| s.parse().map_err(D::Error::custom))
-                    .collect()
-            })
-            .transpose()
-    }
 }

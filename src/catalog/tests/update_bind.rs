@@ -99,3 +99,21 @@ fn bind_parameters() {
         "parameters"
     );
 }
+
+/// Stored operations carry an update's networks as CIDR strings, as the user writes them.
+#[test]
+fn update_networks_are_stored_as_cidr_strings() {
+    let params = UpdateParams {
+        allow_networks: Some(vec!["10.0.0.0/8".parse().expect("cidr")]),
+        ..UpdateParams::default()
+    };
+    let value = serde_json::to_value(&params).expect("serialises");
+    assert_eq!(value, json!({"allowNetworks": ["10.0.0.0/8"]}));
+    assert_eq!(
+        serde_json::from_value::<UpdateParams>(value).expect("deserialises"),
+        params
+    );
+    assert!(
+        serde_json::from_value::<UpdateParams>(json!({"allowNetworks": ["10.0.0.0/33"]})).is_err()
+    );
+}
