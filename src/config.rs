@@ -12,8 +12,6 @@ use crate::server::Limits;
 
 /// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
 pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
-/// SAKURA Cloud's API root, before `/{zone}`.
-pub const DEFAULT_API_ROOT: &str = "https://secure.sakura.ad.jp/cloud/zone";
 
 /// Where the broker keeps its records.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +47,6 @@ pub struct Config {
     pub retry_wait_min: f64,
     pub store: StoreChoice,
     pub encryption_keys: Option<Secret>,
-    pub log_json: bool,
     pub settings: Settings,
     /// The local server's timeouts and connection cap (`OSB_HEADER_TIMEOUT_SECS`,
     /// `OSB_BODY_TIMEOUT_SECS`, `OSB_IDLE_TIMEOUT_SECS`, `OSB_MAX_CONNECTIONS`).
@@ -323,7 +320,7 @@ impl Config {
             fake_mode,
             api_root_url: get("SAKURACLOUD_API_ROOT_URL")
                 .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| DEFAULT_API_ROOT.into())
+                .unwrap_or_else(|| crate::sacloud::DEFAULT_ROOT_URL.into())
                 .trim_end_matches('/')
                 .to_owned(),
             access_token: access_token.unwrap_or_else(|| Secret::new("fake-token")),
@@ -339,7 +336,6 @@ impl Config {
             )?,
             store,
             encryption_keys,
-            log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
             settings,
             server,
         })
