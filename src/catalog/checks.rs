@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::{Map, Value};
 
-use super::params::ParamError;
+use super::param_error::ParamError;
 use super::properties::rule;
 use crate::sacloud::Engine;
 

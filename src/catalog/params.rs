@@ -1,5 +1,5 @@
 //! Typed, checked parameters for provision, update and bind, built from objects the plan's schema
-//! accepted, and the error that names a parameter to fix.
+//! accepted.
 
 use std::net::Ipv4Addr;
 
@@ -10,25 +10,9 @@ use serde_json::{Map, Value};
 use super::checks::{
     backup_time, check_addresses, check_username, integer, ipv4, networks, string, switch_id,
 };
+use super::param_error::ParamError;
 use super::properties::rule;
 use crate::sacloud::Engine;
-
-/// A parameter the user must change, named as the user wrote it (`maskLen`, `allowNetworks[1]`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("parameter `{field}`: {message}")]
-pub struct ParamError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ParamError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> ParamError {
-        ParamError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Checked provision parameters. Serialises with the user-facing names of the create schema, so
 /// the serialised form is itself valid input and a stable canonical form for comparisons.

@@ -12,7 +12,8 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value};
 
 use super::checks::{ipv4, switch_id};
-use super::params::{ParamError, ProvisionParams, UpdateParams};
+use super::param_error::ParamError;
+use super::params::{ProvisionParams, UpdateParams};
 use super::properties::rule;
 use crate::sacloud::Engine;
 
