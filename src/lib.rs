@@ -12,6 +12,7 @@ pub mod broker;
 pub mod budget;
 pub mod catalog;
 pub mod config;
+pub mod engine;
 pub mod lambda;
 pub mod logging;
 pub mod sacloud;

@@ -13,7 +13,8 @@ use super::records::{
 };
 use super::{Broker, Error, LastOperation};
 use crate::binder::{self, AdminAccount, Credentials, Mode, TlsMode};
-use crate::sacloud::{Database, Engine};
+use crate::engine::Engine;
+use crate::sacloud::Database;
 use crate::secret::Secret;
 use crate::store::now_unix;
 

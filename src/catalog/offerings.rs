@@ -24,7 +24,7 @@
 use serde_json::{Map, Value, json};
 
 use super::version::ApiVersion;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// The longest a platform should poll one operation: the 60-minute provision deadline plus margin
 /// for the poll that notices it and reports `failed`.

@@ -12,7 +12,7 @@ use super::checks::{
 };
 use super::param_error::ParamError;
 use super::properties::rule;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// Checked provision parameters. Serialises with the user-facing names of the create schema, so
 /// the serialised form is itself valid input and a stable canonical form for comparisons.

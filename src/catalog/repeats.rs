@@ -15,7 +15,7 @@ use super::checks::{ipv4, switch_id};
 use super::param_error::ParamError;
 use super::params::{ProvisionParams, UpdateParams};
 use super::properties::rule;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// The keys only provisioning accepts.
 pub const CREATE_ONLY: [&str; 7] = [

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{catalog, v};
 use crate::catalog::{ApiVersion, CatalogError};
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 fn body(minor: u16) -> Value {
     serde_json::from_slice(&catalog().json(v(minor))).expect("catalog body is JSON")
