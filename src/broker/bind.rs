@@ -477,11 +477,11 @@ impl Broker {
             BindingState::Creating => (OpState::InProgress, "creating the database user"),
             BindingState::Deleting => (OpState::InProgress, "dropping the database user"),
         };
-        Ok(LastOperation {
+        Ok(LastOperation::new(
             state,
-            description: description.into(),
-            kind: super::records::OpKind::Provision,
-        })
+            description.into(),
+            super::records::OpKind::Provision,
+        ))
     }
 
     /// In fake mode a simulated appliance exists only where a real server backs it, on this

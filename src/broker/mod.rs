@@ -159,7 +159,30 @@ impl Default for Settings {
 pub struct LastOperation {
     pub state: OpState,
     pub description: String,
-    pub kind: records::OpKind,
+    /// After a failure, whether the instance can still be used (OSB `instance_usable`): yes
+    /// after an update, no after a deprovision; `None` when there is nothing to say.
+    pub instance_usable: Option<bool>,
+    /// After a failed update, whether the same update may be sent again (`update_repeatable`).
+    pub update_repeatable: Option<bool>,
+}
+
+impl LastOperation {
+    /// The answer for an operation of `kind` in `state`.
+    fn new(state: OpState, description: String, kind: records::OpKind) -> LastOperation {
+        use records::OpKind;
+        let (instance_usable, update_repeatable) = match kind {
+            _ if state != OpState::Failed => (None, None),
+            OpKind::Update => (Some(true), Some(true)),
+            OpKind::Deprovision => (Some(false), None),
+            OpKind::Provision => (None, None),
+        };
+        LastOperation {
+            state,
+            description,
+            instance_usable,
+            update_repeatable,
+        }
+    }
 }
 
 /// The broker: one per process, shared by all requests.
@@ -218,11 +241,7 @@ impl Broker {
             OpState::InProgress => format!("{} ({})", op.description, elapsed(op.started_at)),
             _ => op.description.clone(),
         };
-        Ok(LastOperation {
-            state: op.state,
-            description,
-            kind: op.kind,
-        })
+        Ok(LastOperation::new(op.state, description, op.kind))
     }
 }
 
@@ -267,4 +286,27 @@ pub(crate) fn human_duration(secs: i64) -> String {
 /// A random broker password for fake mode (printed once at start).
 pub fn random_password() -> String {
     random_alnum(24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records::OpKind;
+    use super::*;
+
+    #[test]
+    fn a_failure_says_whether_the_instance_is_usable_and_the_update_repeatable() {
+        let answer = |state, kind| {
+            let last = LastOperation::new(state, "seen".into(), kind);
+            (last.instance_usable, last.update_repeatable)
+        };
+        let failed = OpState::Failed;
+        assert_eq!(answer(failed, OpKind::Update), (Some(true), Some(true)));
+        assert_eq!(answer(failed, OpKind::Deprovision), (Some(false), None));
+        assert_eq!(answer(failed, OpKind::Provision), (None, None));
+        for state in [OpState::InProgress, OpState::Succeeded] {
+            for kind in [OpKind::Provision, OpKind::Update, OpKind::Deprovision] {
+                assert_eq!(answer(state, kind), (None, None), "{state:?} {kind:?}");
+            }
+        }
+    }
 }
