@@ -245,6 +245,18 @@ impl Broker {
     }
 }
 
+/// What one OSB request cost the store, by kind of call.
+pub type StoreCalls = crate::store::counting::Counts;
+
+/// Run `request` (the handling of one OSB request), counting the store calls it makes, those of
+/// steps it hands to a task of their own included, for the API layer to log.
+pub async fn counting_store_calls<F: std::future::Future>(request: F) -> (F::Output, StoreCalls) {
+    use crate::store::counting::{Counters, REQUEST_COUNTERS};
+    let counters = Arc::new(Counters::default());
+    let output = REQUEST_COUNTERS.scope(counters.clone(), request).await;
+    (output, counters.snapshot())
+}
+
 /// A random operation token or password-safe string of `len` alphanumeric characters.
 pub(crate) fn random_alnum(len: usize) -> String {
     use rand::Rng;
