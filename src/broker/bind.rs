@@ -67,12 +67,10 @@ impl Broker {
             .catalog
             .validate_bind(plan, req.parameters.as_ref())
             .map_err(|e| Error::BadRequest(e.to_string()))?;
-        let mode = match params.mode.as_deref() {
-            Some(m) => m.parse::<Mode>().map_err(|_| {
-                Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}"))
-            })?,
-            None => req.mode.unwrap_or(self.settings.default_binding_mode),
-        };
+        let mode = params
+            .mode
+            .or(req.mode)
+            .unwrap_or(self.settings.default_binding_mode);
         let parameters = super::provision::normalise(req.parameters.clone());
         let bind_resource = req.bind_resource.clone().unwrap_or(Value::Null);
         loop {

@@ -12,6 +12,7 @@ use super::checks::{
 };
 use super::param_error::ParamError;
 use super::properties::rule;
+use crate::binder::Mode;
 use crate::engine::Engine;
 
 /// Checked provision parameters. Serialises with the user-facing names of the create schema, so
@@ -76,7 +77,7 @@ pub struct UpdateParams {
 pub struct BindParams {
     /// `"shared"` or `"dedicated"`; `None` means the broker's default mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<Mode>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -160,7 +161,11 @@ pub(crate) fn update(obj: &Map<String, Value>) -> Result<UpdateParams, ParamErro
 
 /// Builds bind parameters from an object the bind schema accepted.
 pub(crate) fn bind(obj: &Map<String, Value>) -> Result<BindParams, ParamError> {
-    Ok(BindParams {
-        mode: string(obj, "mode", rule::MODE)?,
-    })
+    let mode = string(obj, "mode", rule::MODE)?
+        .map(|m| {
+            m.parse::<Mode>()
+                .map_err(|_| ParamError::new("mode", format!("unknown binding mode {m:?}")))
+        })
+        .transpose()?;
+    Ok(BindParams { mode })
 }

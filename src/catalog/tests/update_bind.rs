@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{catalog, plan};
+use crate::binder::Mode;
 use crate::catalog::{BindParams, Catalog, ParamError, UpdateParams};
 
 fn update(params: Option<&Value>) -> Result<UpdateParams, ParamError> {
@@ -78,7 +79,7 @@ fn bind_parameters() {
     );
     for mode in ["shared", "dedicated"] {
         let params = bind(&catalog, Some(&json!({ "mode": mode }))).expect("valid mode");
-        assert_eq!(params.mode.as_deref(), Some(mode));
+        assert_eq!(params.mode.map(Mode::as_str), Some(mode));
     }
     assert_eq!(
         bind(&catalog, Some(&json!({"mode": "exclusive"})))
