@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::records::{
-    BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState,
+    BindingRecord, BindingState, Credential, Endpoint, InstanceRecord, InstanceState, OpState,
 };
 use super::{Broker, Error, LastOperation};
 use crate::binder::{self, AdminAccount, Credentials, Mode, TlsMode};
@@ -99,15 +99,12 @@ impl Broker {
                 plan_id: req.plan_id.clone(),
                 parameters: parameters.clone(),
                 bind_resource: bind_resource.clone(),
-                mode,
+                credential: Credential::Shared,
                 state: if mode == Mode::Shared {
                     BindingState::Bound
                 } else {
                     BindingState::Creating
                 },
-                username: None,
-                sealed_password: None,
-                endpoint: None,
                 created_at: now_unix(),
                 version,
             };
@@ -129,13 +126,15 @@ impl Broker {
             // Read where the database is before recording, so a SAKURA failure leaves nothing
             // behind (like a database failure below): the platform may retry with anything.
             let admin = self.admin_of(&instance).await?;
-            let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
-            record.username = Some(username);
-            record.sealed_password = Some(keyring.seal(
-                password.expose(),
-                &[&record.instance_id, &record.binding_id],
-            ));
+            record.credential = Credential::Dedicated {
+                username: binder::generate_username(&req.binding_id),
+                sealed_password: Some(keyring.seal(
+                    password.expose(),
+                    &[&record.instance_id, &record.binding_id],
+                )),
+                endpoint: None,
+            };
             let ops = vec![
                 self.repo.check_instance_op(&instance),
                 self.repo.put_binding_op(&record, None)?,
@@ -197,22 +196,28 @@ impl Broker {
         instance: &InstanceRecord,
         record: BindingRecord,
     ) -> Result<BindingView, Error> {
-        match (record.mode, record.state) {
+        match (&record.credential, record.state) {
             (_, BindingState::Deleting) => Err(Error::Concurrency(format!(
                 "service binding {} is being deleted",
                 record.binding_id
             ))),
-            (Mode::Shared, _) => {
+            (Credential::Shared, _) => {
                 let db = self.appliance_of(instance).await?;
                 self.shared_view(instance, &db, &record)
             }
-            (Mode::Dedicated, state) => {
+            (
+                Credential::Dedicated {
+                    username, endpoint, ..
+                },
+                state,
+            ) => {
                 let password = self.open_password(&record)?;
                 if state == BindingState::Bound
-                    && let Some(endpoint) = &record.endpoint
+                    && let Some(endpoint) = endpoint
                 {
                     return Ok(dedicated_view(
                         &record,
+                        username,
                         &current_endpoint(instance, endpoint),
                         password,
                         &self.engine_of(instance)?,
@@ -243,8 +248,9 @@ impl Broker {
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
         let username = record
-            .username
-            .clone()
+            .credential
+            .username()
+            .map(str::to_owned)
             .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
         let outcome = match self.reachable_in_this_mode(&admin) {
             Ok(()) => binder::create_user(&admin, &username, &password).await,
@@ -263,13 +269,16 @@ impl Broker {
             database: admin.database.clone(),
         };
         record.state = BindingState::Bound;
-        record.endpoint = Some(endpoint.clone());
+        if let Credential::Dedicated { endpoint: kept, .. } = &mut record.credential {
+            *kept = Some(endpoint.clone());
+        }
         if !self.repo.save_binding(&mut record, None).await? {
             self.settle_lost_save(&mut record, &admin, &username)
                 .await?;
         }
         Ok(dedicated_view(
             &record,
+            &username,
             &endpoint,
             password,
             &engine,
@@ -300,7 +309,7 @@ impl Broker {
         };
         match current {
             Some(c)
-                if c.state == BindingState::Bound && c.username.as_deref() == Some(username) =>
+                if c.state == BindingState::Bound && c.credential.username() == Some(username) =>
             {
                 Ok(())
             }
@@ -365,18 +374,27 @@ impl Broker {
                 "service binding {binding_id} is being removed with service instance {instance_id}, which is being deprovisioned"
             )));
         }
-        match (&record.mode, &record.endpoint) {
-            (Mode::Dedicated, Some(endpoint)) => {
+        // Every arm is named: a dedicated binding never falls back to the admin account.
+        match &record.credential {
+            Credential::Dedicated {
+                username,
+                endpoint: Some(endpoint),
+                ..
+            } => {
                 let password = self.open_password(&record)?;
                 Ok(dedicated_view(
                     &record,
+                    username,
                     &current_endpoint(&instance, endpoint),
                     password,
                     &self.engine_of(&instance)?,
                     self.settings.database_tls,
                 ))
             }
-            _ => {
+            Credential::Dedicated { endpoint: None, .. } => Err(Error::Internal(format!(
+                "dedicated binding {binding_id} is bound but its record has no endpoint"
+            ))),
+            Credential::Shared => {
                 let db = self.appliance_of(&instance).await?;
                 self.shared_view(&instance, &db, &record)
             }
@@ -401,9 +419,7 @@ impl Broker {
                 req.binding_id
             )));
         }
-        if record.mode == Mode::Dedicated
-            && let Some(username) = record.username.clone()
-        {
+        if let Some(username) = record.credential.username().map(str::to_owned) {
             if record.state != BindingState::Deleting {
                 record.state = BindingState::Deleting;
                 if !self.repo.save_binding(&mut record, None).await? {
@@ -417,7 +433,7 @@ impl Broker {
                 .await?;
         }
         record.state = BindingState::Gone;
-        record.sealed_password = None;
+        record.credential.forget_password();
         let expires = now_unix() + self.settings.tombstone_ttl;
         if !self.repo.save_binding(&mut record, Some(expires)).await? {
             // Someone else finished the unbind (or the deprovision tombstoned it) meanwhile.
@@ -506,10 +522,15 @@ impl Broker {
     }
 
     fn open_password(&self, record: &BindingRecord) -> Result<Secret, Error> {
-        let sealed = record
-            .sealed_password
-            .as_deref()
-            .ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
+        let Credential::Dedicated {
+            sealed_password: Some(sealed),
+            ..
+        } = &record.credential
+        else {
+            return Err(Error::Internal(
+                "dedicated binding without a password".into(),
+            ));
+        };
         self.keyring()?
             .open(sealed, &[&record.instance_id, &record.binding_id])
             .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
@@ -568,6 +589,7 @@ fn current_endpoint(instance: &InstanceRecord, stored: &Endpoint) -> Endpoint {
 
 fn dedicated_view(
     record: &BindingRecord,
+    username: &str,
     endpoint: &Endpoint,
     password: Secret,
     engine: &Engine,
@@ -577,7 +599,7 @@ fn dedicated_view(
         host: endpoint.host.clone(),
         port: endpoint.port,
         database: endpoint.database.clone(),
-        username: record.username.clone().unwrap_or_default(),
+        username: username.to_owned(),
         password,
         ssl_required: tls.requires_tls(),
     };

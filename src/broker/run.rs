@@ -485,7 +485,7 @@ impl Broker {
         expires: i64,
     ) -> Result<WriteOp, Error> {
         binding.state = BindingState::Gone;
-        binding.sealed_password = None;
+        binding.credential.forget_password();
         self.repo.put_binding_op(&binding, Some(expires))
     }
 }

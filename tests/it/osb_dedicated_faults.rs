@@ -4,8 +4,8 @@
 
 use axum::http::{Method, StatusCode};
 use osb_sacloud::binder::crypto::Keyring;
-use osb_sacloud::binder::{self, Mode, generate_password, generate_username};
-use osb_sacloud::broker::records::{BindingRecord, BindingState};
+use osb_sacloud::binder::{self, generate_password, generate_username};
+use osb_sacloud::broker::records::{BindingRecord, BindingState, Credential};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults};
 use osb_sacloud::secret::Secret;
@@ -301,11 +301,12 @@ async fn crashed_binding(
         plan_id: kind.plan.into(),
         parameters: json!({}),
         bind_resource: json!({"app_guid": "app"}),
-        mode: Mode::Dedicated,
+        credential: Credential::Dedicated {
+            username: generate_username(binding),
+            sealed_password: Some(keyring.seal(password.expose(), &[id, binding])),
+            endpoint: None,
+        },
         state,
-        username: Some(generate_username(binding)),
-        sealed_password: Some(keyring.seal(password.expose(), &[id, binding])),
-        endpoint: None,
         created_at: now_unix(),
         version: 0,
     };
