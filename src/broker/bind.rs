@@ -48,6 +48,17 @@ pub struct BindingView {
     pub created_at: i64,
 }
 
+/// Which attempt at a dedicated binding's user this is, which decides what a failure leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// This request has just recorded the binding: a failure removes the record again, so the
+    /// platform sees a failed bind that never existed and may retry with anything.
+    First,
+    /// An earlier request recorded it (and may have made the user): a failure keeps the record,
+    /// for the next identical PUT to finish or an unbind to clean up.
+    Again,
+}
+
 #[derive(Debug, Clone)]
 pub enum BindOutcome {
     /// 201: this request made the binding.
@@ -144,7 +155,7 @@ impl Broker {
             }
             record.version += 1;
             let view = self
-                .finish_dedicated(&instance, record, password, admin, true)
+                .finish_dedicated(&instance, record, password, admin, Attempt::First)
                 .await?;
             tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
             return Ok(BindOutcome::Created(view));
@@ -225,7 +236,7 @@ impl Broker {
                     ));
                 }
                 let admin = self.admin_of(instance).await?;
-                self.finish_dedicated(instance, record, password, admin, false)
+                self.finish_dedicated(instance, record, password, admin, Attempt::Again)
                     .await
             }
         }
@@ -244,7 +255,7 @@ impl Broker {
         mut record: BindingRecord,
         password: Secret,
         admin: AdminAccount,
-        fresh: bool,
+        attempt: Attempt,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
         let username = record
@@ -257,7 +268,7 @@ impl Broker {
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
-            if fresh {
+            if attempt == Attempt::First {
                 // Leave nothing behind: the platform sees a failed bind and may simply retry.
                 let _ = self.repo.delete_binding(&record).await;
             }
