@@ -197,8 +197,11 @@ pub struct DatabaseSettings {
     pub backup: Option<Backup>,
 }
 
+/// The days of the week as `Backup.DayOfWeek` names them, Sunday first.
+pub const EVERY_DAY: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
 /// `Settings.DBConf.Backup`: keep `rotate` (1-8) backups taken at `time` (`HH:mm`) on
-/// `day_of_week` (`sun`..`sat`).
+/// `day_of_week` (some of [`EVERY_DAY`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Backup {
     pub rotate: u8,
