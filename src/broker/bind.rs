@@ -262,7 +262,7 @@ impl Broker {
             .credential
             .username()
             .map(str::to_owned)
-            .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
+            .ok_or_else(|| Error::internal("dedicated binding without a user name"))?;
         let outcome = match self.reachable_in_this_mode(&admin) {
             Ok(()) => binder::create_user(&admin, &username, &password).await,
             Err(e) => Err(e),
@@ -402,7 +402,7 @@ impl Broker {
                     self.settings.database_tls,
                 ))
             }
-            Credential::Dedicated { endpoint: None, .. } => Err(Error::Internal(format!(
+            Credential::Dedicated { endpoint: None, .. } => Err(Error::internal(format!(
                 "dedicated binding {binding_id} is bound but its record has no endpoint"
             ))),
             Credential::Shared => {
@@ -468,9 +468,10 @@ impl Broker {
             Ok(db) => db,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => {
-                return Err(Error::Upstream(format!(
-                    "could not read appliance {id} from SAKURA Cloud: {e}"
-                )));
+                return Err(Error::upstream_from(
+                    format!("could not read appliance {id} from SAKURA Cloud: {e}"),
+                    e,
+                ));
             }
         };
         let admin = admin_account(&db, self.engine_of(&instance)?, self.settings.database_tls)?;
@@ -538,30 +539,31 @@ impl Broker {
             ..
         } = &record.credential
         else {
-            return Err(Error::Internal(
-                "dedicated binding without a password".into(),
-            ));
+            return Err(Error::internal("dedicated binding without a password"));
         };
         self.keyring()?
             .open(sealed, &[&record.instance_id, &record.binding_id])
-            .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
+            .map_err(|e| Error::internal_from("binding password cannot be decrypted", e))
     }
 
     fn engine_of(&self, instance: &InstanceRecord) -> Result<Engine, Error> {
         self.catalog
             .plan(&instance.service_id, &instance.plan_id)
             .map(|p| p.engine)
-            .map_err(|e| Error::Internal(e.to_string()))
+            .map_err(|e| {
+                Error::internal_from("the stored instance names a plan the catalog lacks", e)
+            })
     }
 
     async fn appliance_of(&self, instance: &InstanceRecord) -> Result<Database, Error> {
         let id = instance
             .appliance_id
-            .ok_or_else(|| Error::Internal("ready instance without an appliance".into()))?;
+            .ok_or_else(|| Error::internal("ready instance without an appliance"))?;
         self.sakura.read(&instance.zone, id).await.map_err(|e| {
-            Error::Upstream(format!(
-                "could not read appliance {id} from SAKURA Cloud: {e}"
-            ))
+            Error::upstream_from(
+                format!("could not read appliance {id} from SAKURA Cloud: {e}"),
+                e,
+            )
         })
     }
 
@@ -626,7 +628,7 @@ fn admin_account(db: &Database, engine: Engine, tls: TlsMode) -> Result<AdminAcc
     let host = db
         .ip_address
         .clone()
-        .ok_or_else(|| Error::Upstream(format!("appliance {} reports no IP address yet", db.id)))?;
+        .ok_or_else(|| Error::upstream(format!("appliance {} reports no IP address yet", db.id)))?;
     let s = &db.settings;
     Ok(AdminAccount {
         engine: db.engine.unwrap_or(engine),
@@ -640,10 +642,11 @@ fn admin_account(db: &Database, engine: Engine, tls: TlsMode) -> Result<AdminAcc
 }
 
 fn bind_failure(e: binder::Error) -> Error {
-    match e {
-        binder::Error::Unreachable { address, cause } => Error::Upstream(format!(
+    let description = match &e {
+        binder::Error::Unreachable { address, cause } => format!(
             "the broker could not connect to the database at {address} ({cause}). Dedicated bindings need network reach from the broker to the appliance; bind with the parameter {{\"mode\": \"shared\"}} to get the appliance's own account instead"
-        )),
-        other => Error::Upstream(format!("creating the database user failed: {other}")),
-    }
+        ),
+        other => format!("creating the database user failed: {other}"),
+    };
+    Error::upstream_from(description, e)
 }

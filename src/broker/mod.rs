@@ -67,20 +67,68 @@ pub enum Error {
     #[error("{0}")]
     Unprocessable(String),
     /// 502: SAKURA Cloud or the database could not be reached or refused, for a synchronous step.
-    #[error("{0}")]
-    Upstream(String),
+    /// The description is what the platform reads, the cause's words included; the cause
+    /// itself rides along as the source.
+    #[error("{description}")]
+    Upstream {
+        description: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// 503: a transient race or outage the same request will get past when sent again
     /// (never a 4xx, which platforms such as Korifi take as final).
     #[error("{0}")]
     Retry(String),
-    /// 500: the broker's own machinery failed (store I/O, corrupt record).
-    #[error("{0}")]
-    Internal(String),
+    /// 500: the broker's own machinery failed (store I/O, corrupt record). The platform gets a
+    /// generic sentence; the log gets what failed (`context`) and the chain of its causes.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// What an [`Error`] was caused by, kept whole (type and source chain) rather than as words.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// 502, with nothing underneath (SAKURA Cloud answered, but not what a bind needs).
+    pub(crate) fn upstream(description: impl Into<String>) -> Error {
+        Error::Upstream {
+            description: description.into(),
+            cause: None,
+        }
+    }
+
+    /// 502 caused by `cause`, whose words `description` already carries for the platform.
+    pub(crate) fn upstream_from(description: impl Into<String>, cause: impl Into<Cause>) -> Error {
+        Error::Upstream {
+            description: description.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// 500 where no other error lies underneath (a record that breaks an invariant).
+    pub(crate) fn internal(context: impl Into<String>) -> Error {
+        Error::Internal {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// 500: `context` failed because of `cause`.
+    pub(crate) fn internal_from(context: impl Into<String>, cause: impl Into<Cause>) -> Error {
+        Error::Internal {
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
+    }
 }
 
 impl From<crate::store::Error> for Error {
     fn from(e: crate::store::Error) -> Self {
-        Error::Internal(format!("state store: {e}"))
+        Error::internal_from("state store", e)
     }
 }
 

@@ -58,9 +58,10 @@ impl Broker {
                 *record = stepped;
                 result
             }
-            Ok(Err(e)) => Err(Error::Internal(format!(
-                "a step of the state machine failed: {e}"
-            ))),
+            Ok(Err(e)) => Err(Error::internal_from(
+                "a step of the state machine failed",
+                e,
+            )),
             Err(_) => {
                 tracing::debug!(instance_id = %record.instance_id, "answering before the step finished");
                 Ok(())
@@ -245,9 +246,7 @@ impl Broker {
             .catalog
             .plan(&record.service_id, &record.plan_id)
             .map_err(|e| {
-                Error::Internal(format!(
-                    "stored instance names a plan the catalog lacks: {e}"
-                ))
+                Error::internal_from("stored instance names a plan the catalog lacks", e)
             })?;
         let p = &record.params;
         let backup = p.backup_time.clone().map(|time| Backup {
