@@ -53,12 +53,42 @@ pub struct Config {
     pub server: Limits,
 }
 
+/// A configuration the broker refuses to start with. Messages name the variable to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// A value that does not parse as what the variable holds.
+    #[error("configuration: {name}={value:?} is not a valid value")]
+    Invalid { name: &'static str, value: String },
+    /// A duration that is not a number of seconds.
+    #[error("configuration: {name}={value:?} is not a number of seconds")]
+    NotSeconds { name: &'static str, value: String },
+    /// A timeout outside (0, 86400] seconds.
+    #[error(
+        "configuration: {name}={value:?} must be a number of seconds above 0 and at most 86400"
+    )]
+    SecondsOutOfRange { name: &'static str, value: String },
+    #[error("configuration: OSB_MAX_CONNECTIONS must be at least 1")]
+    NoConnections,
+    /// Outside fake mode the broker's own credentials must be set.
+    #[error(
+        "configuration: set OSB_USERNAME and OSB_PASSWORD (the broker's basic-auth credentials); only fake mode (SAKURACLOUD_FAKE_MODE=1) generates them"
+    )]
+    NoBrokerCredentials,
+    /// Outside fake mode the SAKURA Cloud API key must be set.
+    #[error(
+        "configuration: set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator"
+    )]
+    NoSakuraCredentials,
+    /// The default zone is not among the zones users may pick.
+    #[error(
+        "configuration: SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})",
+        zones.join(", ")
+    )]
+    ZoneNotOffered { zone: String, zones: Vec<String> },
+}
 
 fn parse<T: std::str::FromStr>(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: T,
 ) -> Result<T, ConfigError> {
@@ -67,13 +97,13 @@ fn parse<T: std::str::FromStr>(
         Some(v) => v
             .trim()
             .parse()
-            .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+            .map_err(|_| ConfigError::Invalid { name, value: v }),
     }
 }
 
 /// A duration in (possibly fractional) seconds, such as `20` or `0.2`.
 fn seconds(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, ConfigError> {
@@ -84,22 +114,22 @@ fn seconds(
             .parse::<f64>()
             .ok()
             .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-            .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a number of seconds"))),
+            .ok_or(ConfigError::NotSeconds { name, value: v }),
     }
 }
 
 /// A positive number of seconds (fractions allowed), or `default` when unset.
 fn positive_seconds(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, ConfigError> {
     let secs: f64 = parse(name, value.clone(), default.as_secs_f64())?;
     if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(ConfigError(format!(
-            "{name}={:?} must be a number of seconds above 0 and at most 86400",
-            value.unwrap_or_default()
-        )));
+        return Err(ConfigError::SecondsOutOfRange {
+            name,
+            value: value.unwrap_or_default(),
+        });
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -112,7 +142,7 @@ fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, Config
         defaults.max_connections,
     )?;
     if max_connections == 0 {
-        return Err(ConfigError("OSB_MAX_CONNECTIONS must be at least 1".into()));
+        return Err(ConfigError::NoConnections);
     }
     Ok(Limits {
         header_timeout: positive_seconds(
@@ -171,16 +201,12 @@ impl Config {
         let broker_username = get("OSB_USERNAME").filter(|v| !v.is_empty());
         let broker_password = secret("OSB_PASSWORD");
         if !fake_mode && (broker_username.is_none() || broker_password.is_none()) {
-            return Err(ConfigError(
-                "set OSB_USERNAME and OSB_PASSWORD (the broker's basic-auth credentials); only fake mode (SAKURACLOUD_FAKE_MODE=1) generates them".into(),
-            ));
+            return Err(ConfigError::NoBrokerCredentials);
         }
         let access_token = secret("SAKURACLOUD_ACCESS_TOKEN");
         let access_token_secret = secret("SAKURACLOUD_ACCESS_TOKEN_SECRET");
         if !fake_mode && (access_token.is_none() || access_token_secret.is_none()) {
-            return Err(ConfigError(
-                "set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator".into(),
-            ));
+            return Err(ConfigError::NoSakuraCredentials);
         }
         let zone = get("SAKURACLOUD_ZONE")
             .filter(|v| !v.is_empty())
@@ -194,10 +220,7 @@ impl Config {
             None => KNOWN_ZONES.iter().map(|z| z.to_string()).collect(),
         };
         if !zones.contains(&zone) {
-            return Err(ConfigError(format!(
-                "SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})",
-                zones.join(", ")
-            )));
+            return Err(ConfigError::ZoneNotOffered { zone, zones });
         }
         let store = match get("OSB_TABLE").filter(|v| !v.is_empty()) {
             Some(table) => StoreChoice::DynamoDb {
@@ -410,6 +433,34 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn errors_are_typed_and_read_as_sentences_naming_the_variable() {
+        let err = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("SAKURACLOUD_RATE_LIMIT", "fast"),
+        ])
+        .unwrap_err();
+        assert!(matches!(
+            &err,
+            ConfigError::Invalid { name: "SAKURACLOUD_RATE_LIMIT", value } if value == "fast"
+        ));
+        assert_eq!(
+            err.to_string(),
+            r#"configuration: SAKURACLOUD_RATE_LIMIT="fast" is not a valid value"#
+        );
+        let err = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("SAKURACLOUD_ZONE", "xx1a"),
+            ("OSB_ZONES", "is1a,tk1a"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"configuration: SAKURACLOUD_ZONE="xx1a" is not one of the zones in OSB_ZONES (is1a, tk1a)"#
+        );
+        assert!(matches!(config(&[]), Err(ConfigError::NoBrokerCredentials)));
     }
 
     #[test]
