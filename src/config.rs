@@ -164,6 +164,48 @@ fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, Config
     })
 }
 
+/// The defaults that differ between running against SAKURA Cloud and fake mode, chosen once
+/// from `SAKURACLOUD_FAKE_MODE` (and whether real database servers back the simulator).
+#[derive(Debug, Clone, PartialEq)]
+struct Defaults {
+    /// SAKURA credentials to use when none are configured (the simulator takes any). `None`:
+    /// they must be configured, and so must the broker's own (fake mode generates its password
+    /// when none is set, see `app`).
+    stand_in_credentials: Option<(&'static str, &'static str)>,
+    /// `OSB_BINDING_MODE` when unset.
+    binding_mode: Mode,
+    /// `OSB_RETRY_AFTER_SECS` when unset: the simulator's appliances change within seconds.
+    retry_after_secs: u64,
+    /// Dial databases on loopback addresses only: simulated appliances at other addresses do
+    /// not exist, and nothing may be sent off this machine for them.
+    loopback_databases_only: bool,
+}
+
+impl Defaults {
+    /// Against SAKURA Cloud.
+    const SAKURA_CLOUD: Defaults = Defaults {
+        stand_in_credentials: None,
+        binding_mode: Mode::Dedicated,
+        retry_after_secs: 10,
+        loopback_databases_only: false,
+    };
+
+    /// Fake mode. Without real servers behind the simulator (`backed`) there is no database to
+    /// make users in, so bindings default to `shared`.
+    fn fake_mode(backed: bool) -> Defaults {
+        Defaults {
+            stand_in_credentials: Some(("fake-token", "fake-secret")),
+            binding_mode: if backed {
+                Mode::Dedicated
+            } else {
+                Mode::Shared
+            },
+            retry_after_secs: 2,
+            loopback_databases_only: true,
+        }
+    }
+}
+
 fn truthy(value: Option<String>) -> bool {
     matches!(
         value.as_deref().map(str::trim),
@@ -193,6 +235,14 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let secret = |k: &str| get(k).filter(|v| !v.is_empty()).map(Secret::new);
         let fake_mode = truthy(get("SAKURACLOUD_FAKE_MODE"));
+        let chosen = if fake_mode {
+            let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
+                .iter()
+                .any(|k| get(k).is_some_and(|v| !v.is_empty()));
+            Defaults::fake_mode(backed)
+        } else {
+            Defaults::SAKURA_CLOUD
+        };
         let listen = parse(
             "OSB_LISTEN",
             get("OSB_LISTEN"),
@@ -200,14 +250,22 @@ impl Config {
         )?;
         let broker_username = get("OSB_USERNAME").filter(|v| !v.is_empty());
         let broker_password = secret("OSB_PASSWORD");
-        if !fake_mode && (broker_username.is_none() || broker_password.is_none()) {
+        let required = chosen.stand_in_credentials.is_none();
+        if required && (broker_username.is_none() || broker_password.is_none()) {
             return Err(ConfigError::NoBrokerCredentials);
         }
-        let access_token = secret("SAKURACLOUD_ACCESS_TOKEN");
-        let access_token_secret = secret("SAKURACLOUD_ACCESS_TOKEN_SECRET");
-        if !fake_mode && (access_token.is_none() || access_token_secret.is_none()) {
-            return Err(ConfigError::NoSakuraCredentials);
-        }
+        let (access_token, access_token_secret) = match (
+            secret("SAKURACLOUD_ACCESS_TOKEN"),
+            secret("SAKURACLOUD_ACCESS_TOKEN_SECRET"),
+            chosen.stand_in_credentials,
+        ) {
+            (Some(token), Some(secret), _) => (token, secret),
+            (token, secret, Some((stand_in_token, stand_in_secret))) => (
+                token.unwrap_or_else(|| Secret::new(stand_in_token)),
+                secret.unwrap_or_else(|| Secret::new(stand_in_secret)),
+            ),
+            _ => return Err(ConfigError::NoSakuraCredentials),
+        };
         let zone = get("SAKURACLOUD_ZONE")
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "is1a".into());
@@ -234,25 +292,18 @@ impl Config {
                 StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
             }
         };
-        // Fake mode without real servers behind the simulator has no database to make users
-        // in, so its default is `shared`; everywhere else it is `dedicated`.
-        let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
-            .iter()
-            .any(|k| get(k).is_some_and(|v| !v.is_empty()));
-        let mode_default = if fake_mode && !backed {
-            Mode::Shared
-        } else {
-            Mode::Dedicated
-        };
-        let default_binding_mode =
-            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
+        let default_binding_mode = parse(
+            "OSB_BINDING_MODE",
+            get("OSB_BINDING_MODE"),
+            chosen.binding_mode,
+        )?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let server = server_limits(&get)?;
         let defaults = Settings::default();
         let retry_after = parse(
             "OSB_RETRY_AFTER_SECS",
             get("OSB_RETRY_AFTER_SECS"),
-            if fake_mode { 2 } else { 10 },
+            chosen.retry_after_secs,
         )?;
         let settings = Settings {
             provision_timeout: parse(
@@ -329,7 +380,7 @@ impl Config {
                 defaults.create_attempts,
             )?,
             default_binding_mode,
-            loopback_databases_only: fake_mode,
+            loopback_databases_only: chosen.loopback_databases_only,
             database_tls: parse(
                 "OSB_DATABASE_TLS",
                 get("OSB_DATABASE_TLS"),
@@ -346,8 +397,8 @@ impl Config {
                 .unwrap_or_else(|| crate::sacloud::DEFAULT_ROOT_URL.into())
                 .trim_end_matches('/')
                 .to_owned(),
-            access_token: access_token.unwrap_or_else(|| Secret::new("fake-token")),
-            access_token_secret: access_token_secret.unwrap_or_else(|| Secret::new("fake-secret")),
+            access_token,
+            access_token_secret,
             zone,
             zones,
             rate_limit: parse("SAKURACLOUD_RATE_LIMIT", get("SAKURACLOUD_RATE_LIMIT"), 5.0)?,
@@ -410,6 +461,43 @@ mod tests {
         );
         assert_eq!(c.zone, "is1a");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn fake_mode_chooses_its_defaults_once() {
+        let real = config(&[
+            ("OSB_USERNAME", "u"),
+            ("OSB_PASSWORD", "p"),
+            ("SAKURACLOUD_ACCESS_TOKEN", "t"),
+            ("SAKURACLOUD_ACCESS_TOKEN_SECRET", "s"),
+        ])
+        .unwrap();
+        let picked = |c: &Config| {
+            (
+                c.settings.default_binding_mode,
+                c.settings.retry_after,
+                c.settings.loopback_databases_only,
+            )
+        };
+        assert_eq!(picked(&real), (Mode::Dedicated, 10, false));
+        let fake = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert_eq!(picked(&fake), (Mode::Shared, 2, true));
+        assert_eq!(
+            (
+                fake.access_token.expose(),
+                fake.access_token_secret.expose()
+            ),
+            ("fake-token", "fake-secret")
+        );
+        let backed = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            (
+                "SIMULATOR_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(picked(&backed), (Mode::Dedicated, 2, true));
     }
 
     #[test]
