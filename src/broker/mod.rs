@@ -30,7 +30,6 @@ pub use deprovision::{DeprovisionOutcome, DeprovisionRequest};
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
 pub use rotate::RotateRequest;
-pub(crate) use run::now_ms;
 pub use update::{UpdateOutcome, UpdateRequest};
 
 use crate::binder::Mode;

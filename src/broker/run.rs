@@ -10,20 +10,12 @@ use super::records::{BindingRecord, BindingState, InstanceRecord};
 use super::{Broker, Error, random_alnum};
 use crate::sacloud::{Backup, CreateDatabase, DatabaseSettings};
 use crate::secret::Secret;
-use crate::store::{WriteOp, now_unix};
+use crate::store::{WriteOp, now_ms, now_unix};
 
 /// The most bindings marked gone in one atomic write (DynamoDB takes at most 100 items).
 const MAX_BINDINGS_IN_BATCH: usize = 90;
 /// Attempts at the final deprovision write before the claim is given back to the next poll.
 const FINISH_ATTEMPTS: usize = 3;
-
-/// Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 impl Broker {
     fn ctx(&self, record: &InstanceRecord) -> Ctx<'_> {
