@@ -68,7 +68,7 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 if [ -z "${SAKURACLOUD_ACCESS_TOKEN:-}" ]; then
     export SAKURACLOUD_FAKE_MODE="${SAKURACLOUD_FAKE_MODE:-1}"
 fi
-# The sample credentials in events/ (documented in the README, "Deploy to AWS Lambda"); not for real brokers.
+# The sample credentials in events/ (documented in docs/deploy.md, "Try the Lambda locally"); not for real brokers.
 export OSB_USERNAME="${OSB_USERNAME:-sample-broker}"
 export OSB_PASSWORD="${OSB_PASSWORD:-sample-password-not-a-secret}"
 # As deployed by template.yaml; dedicated would dial the simulated appliance's address.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the test tools it needs, checks that the real
 # MariaDB and PostgreSQL servers answer (failing loudly if not), starts the DynamoDB emulator,
-# then runs formatting, lint and every test.
+# then runs formatting, lint and every test with `--features services`, failing if any test is
+# reported ignored (a bare `cargo test` ignores those that need these servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +37,18 @@ AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 "${sam
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
-log "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+log "cargo clippy --features services"
+cargo clippy --all-targets --locked --features services -- -D warnings
 log "cargo clippy --no-default-features (the Lambda build, without the simulator)"
 cargo clippy --all-targets --locked --no-default-features -- -D warnings
 
-log "cargo test"
-cargo test --locked -- --test-threads="${TEST_THREADS:-4}"
+log "cargo test --features services (the tests a bare cargo test leaves ignored run too)"
+mkdir -p target
+results=target/test-results.txt
+cargo test --locked --features services -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$results"
+# With every service up nothing may be skipped: a test still ignored here would hide a gap.
+if grep -Eq '^test result: .* [1-9][0-9]* ignored;' "$results"; then
+    echo "scripts/test.sh: tests were ignored under --features services:" >&2
+    grep -E '^test .* \.\.\. ignored' "$results" >&2 || true
+    exit 1
+fi

@@ -44,17 +44,40 @@ pub struct App {
     pub ephemeral_key: bool,
 }
 
+/// Why the broker could not start. Messages name what to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    /// The store named by the configuration did not open.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// Fake mode in a build without the simulator (the Lambda build).
+    #[cfg(not(feature = "simulator"))]
+    #[error(
+        "SAKURACLOUD_FAKE_MODE needs the SAKURA Cloud simulator, which this build leaves out (built without the `simulator` feature)"
+    )]
+    NoSimulator,
+    /// The in-process simulator of fake mode did not start.
+    #[cfg(feature = "simulator")]
+    #[error("the SAKURA Cloud simulator could not start: {0}")]
+    Simulator(#[source] std::io::Error),
+    /// The SAKURA Cloud client refused its configuration (the API root URL).
+    #[error("SAKURA Cloud client: {0}")]
+    Client(#[source] crate::sacloud::Error),
+    /// `OSB_ENCRYPTION_KEYS` is set but is not a list of keys.
+    #[error("OSB_ENCRYPTION_KEYS: {0}")]
+    EncryptionKeys(#[source] crate::binder::Error),
+    /// Dedicated bindings by default, and no key to seal their passwords with.
+    #[error(
+        "dedicated bindings (OSB_BINDING_MODE=dedicated, the default) need OSB_ENCRYPTION_KEYS: comma-separated base64 32-byte keys, newest first (e.g. `openssl rand -base64 32`); or set OSB_BINDING_MODE=shared"
+    )]
+    NoEncryptionKeys,
+}
 
 /// Open the store the config names.
 pub async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>, StartError> {
     Ok(match choice {
         StoreChoice::Memory => Arc::new(MemoryStore::new()),
-        StoreChoice::File(path) => {
-            Arc::new(FileStore::open(path).map_err(|e| StartError(e.to_string()))?)
-        }
+        StoreChoice::File(path) => Arc::new(FileStore::open(path)?),
         StoreChoice::DynamoDb { table, endpoint } => {
             Arc::new(DynamoStore::from_env(table.clone(), endpoint.clone()).await)
         }
@@ -80,9 +103,7 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
     };
     #[cfg(not(feature = "simulator"))]
     let root_url = if config.fake_mode {
-        return Err(StartError(
-            "SAKURACLOUD_FAKE_MODE needs the SAKURA Cloud simulator, which this build leaves out (built without the `simulator` feature)".into(),
-        ));
+        return Err(StartError::NoSimulator);
     } else {
         config.api_root_url.clone()
     };
@@ -106,22 +127,16 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
     client_config.max_retries = config.retry_max;
     client_config.retry_base =
         std::time::Duration::from_secs_f64(config.retry_wait_min.clamp(0.0, 60.0));
-    let sakura =
-        Client::new(client_config).map_err(|e| StartError(format!("SAKURA Cloud client: {e}")))?;
+    let sakura = Client::new(client_config).map_err(StartError::Client)?;
 
     let (keyring, ephemeral_key) = match &config.encryption_keys {
         Some(keys) => (
-            Some(
-                Keyring::from_config(keys.expose())
-                    .map_err(|e| StartError(format!("OSB_ENCRYPTION_KEYS: {e}")))?,
-            ),
+            Some(Keyring::from_config(keys.expose()).map_err(StartError::EncryptionKeys)?),
             false,
         ),
         None if config.fake_mode => (Some(Keyring::ephemeral()), true),
         None if config.settings.default_binding_mode == Mode::Dedicated => {
-            return Err(StartError(
-                "dedicated bindings (OSB_BINDING_MODE=dedicated, the default) need OSB_ENCRYPTION_KEYS: comma-separated base64 32-byte keys, newest first (e.g. `openssl rand -base64 32`); or set OSB_BINDING_MODE=shared".into(),
-            ));
+            return Err(StartError::NoEncryptionKeys);
         }
         None => (None, false),
     };
@@ -168,5 +183,5 @@ async fn start_simulator(config: &Config) -> Result<Simulator, StartError> {
     sim_config.access_token_secret = config.access_token_secret.expose().to_owned();
     Simulator::start(sim_config, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
-        .map_err(|e| StartError(format!("the SAKURA Cloud simulator could not start: {e}")))
+        .map_err(StartError::Simulator)
 }

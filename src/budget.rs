@@ -124,16 +124,16 @@ impl Gate for SharedBudget {
     async fn admit(&self, priority: Priority) -> bool {
         // A few rounds at most: each costs a store call, and a request must not wait long.
         for _ in 0..4 {
-            let now = crate::broker::now_ms();
+            let now = crate::store::now_ms();
             let slot_end = (now.div_euclid(self.slot_ms) + 1) * self.slot_ms;
             // Counted in the slot it was asked in, but the store may have been slow: a request
             // that would reach SAKURA in the next slot is not sent on this count (the count
             // stays: erring on the side of fewer requests).
-            if self.take(now, priority).await && crate::broker::now_ms() < slot_end - SEND_MARGIN_MS
+            if self.take(now, priority).await && crate::store::now_ms() < slot_end - SEND_MARGIN_MS
             {
                 return true;
             }
-            let wait = slot_end - crate::broker::now_ms();
+            let wait = slot_end - crate::store::now_ms();
             if wait > self.max_wait.as_millis() as i64 {
                 return false;
             }
@@ -205,9 +205,9 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let patient = SharedBudget::new(store.clone(), 1.0, Duration::from_millis(1500)).unwrap();
         let hasty = SharedBudget::new(store, 1.0, Duration::ZERO).unwrap();
-        let now = crate::broker::now_ms();
+        let now = crate::store::now_ms();
         assert!(patient.take(now, Priority::Effect).await);
-        if crate::broker::now_ms() / 1000 != now / 1000 {
+        if crate::store::now_ms() / 1000 != now / 1000 {
             return; // The second turned between the two lines: nothing to compare.
         }
         assert!(!hasty.admit(Priority::Effect).await, "refused at once");

@@ -13,8 +13,6 @@ use crate::server::Limits;
 
 /// SAKURA Cloud's zones (`iaas-api-go/types/zone.go`).
 pub const KNOWN_ZONES: [&str; 6] = ["is1a", "is1b", "is1c", "tk1a", "tk1b", "tk1v"];
-/// SAKURA Cloud's API root, before `/{zone}`.
-pub const DEFAULT_API_ROOT: &str = "https://secure.sakura.ad.jp/cloud/zone";
 
 /// Where the broker keeps its records.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,19 +48,51 @@ pub struct Config {
     pub retry_wait_min: f64,
     pub store: StoreChoice,
     pub encryption_keys: Option<Secret>,
-    pub log_json: bool,
     pub settings: Settings,
     /// The local server's timeouts and connection cap (`OSB_HEADER_TIMEOUT_SECS`,
     /// `OSB_BODY_TIMEOUT_SECS`, `OSB_IDLE_TIMEOUT_SECS`, `OSB_MAX_CONNECTIONS`).
     pub server: Limits,
 }
 
+/// A configuration the broker refuses to start with. Messages name the variable to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// A value that does not parse as what the variable holds.
+    #[error("configuration: {name}={value:?} is not a valid value")]
+    Invalid { name: &'static str, value: String },
+    /// A duration that is not a number of seconds.
+    #[error("configuration: {name}={value:?} is not a number of seconds")]
+    NotSeconds { name: &'static str, value: String },
+    /// A timeout outside (0, 86400] seconds.
+    #[error(
+        "configuration: {name}={value:?} must be a number of seconds above 0 and at most 86400"
+    )]
+    SecondsOutOfRange { name: &'static str, value: String },
+    #[error("configuration: OSB_MAX_CONNECTIONS must be at least 1")]
+    NoConnections,
+    /// Outside fake mode the broker's own credentials must be set.
+    #[error(
+        "configuration: set OSB_USERNAME and OSB_PASSWORD (the broker's basic-auth credentials); only fake mode (SAKURACLOUD_FAKE_MODE=1) generates them"
+    )]
+    NoBrokerCredentials,
+    /// Outside fake mode the SAKURA Cloud API key must be set.
+    #[error(
+        "configuration: set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator"
+    )]
+    NoSakuraCredentials,
+    /// The default zone is not among the zones users may pick.
+    #[error(
+        "configuration: SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})",
+        zones.join(", ")
+    )]
+    ZoneNotOffered { zone: String, zones: Vec<String> },
+    /// The network pools file does not describe usable pools.
+    #[error("configuration: OSB_NETWORKS: {0}")]
+    Networks(String),
+}
 
 fn parse<T: std::str::FromStr>(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: T,
 ) -> Result<T, ConfigError> {
@@ -71,13 +101,13 @@ fn parse<T: std::str::FromStr>(
         Some(v) => v
             .trim()
             .parse()
-            .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+            .map_err(|_| ConfigError::Invalid { name, value: v }),
     }
 }
 
 /// A duration in (possibly fractional) seconds, such as `20` or `0.2`.
 fn seconds(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, ConfigError> {
@@ -88,22 +118,22 @@ fn seconds(
             .parse::<f64>()
             .ok()
             .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-            .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a number of seconds"))),
+            .ok_or(ConfigError::NotSeconds { name, value: v }),
     }
 }
 
 /// A positive number of seconds (fractions allowed), or `default` when unset.
 fn positive_seconds(
-    name: &str,
+    name: &'static str,
     value: Option<String>,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, ConfigError> {
     let secs: f64 = parse(name, value.clone(), default.as_secs_f64())?;
     if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(ConfigError(format!(
-            "{name}={:?} must be a number of seconds above 0 and at most 86400",
-            value.unwrap_or_default()
-        )));
+        return Err(ConfigError::SecondsOutOfRange {
+            name,
+            value: value.unwrap_or_default(),
+        });
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -116,7 +146,7 @@ fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, Config
         defaults.max_connections,
     )?;
     if max_connections == 0 {
-        return Err(ConfigError("OSB_MAX_CONNECTIONS must be at least 1".into()));
+        return Err(ConfigError::NoConnections);
     }
     Ok(Limits {
         header_timeout: positive_seconds(
@@ -136,6 +166,48 @@ fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, Config
         )?,
         max_connections,
     })
+}
+
+/// The defaults that differ between running against SAKURA Cloud and fake mode, chosen once
+/// from `SAKURACLOUD_FAKE_MODE` (and whether real database servers back the simulator).
+#[derive(Debug, Clone, PartialEq)]
+struct Defaults {
+    /// SAKURA credentials to use when none are configured (the simulator takes any). `None`:
+    /// they must be configured, and so must the broker's own (fake mode generates its password
+    /// when none is set, see `app`).
+    stand_in_credentials: Option<(&'static str, &'static str)>,
+    /// `OSB_BINDING_MODE` when unset.
+    binding_mode: Mode,
+    /// `OSB_RETRY_AFTER_SECS` when unset: the simulator's appliances change within seconds.
+    retry_after_secs: u64,
+    /// Dial databases on loopback addresses only: simulated appliances at other addresses do
+    /// not exist, and nothing may be sent off this machine for them.
+    loopback_databases_only: bool,
+}
+
+impl Defaults {
+    /// Against SAKURA Cloud.
+    const SAKURA_CLOUD: Defaults = Defaults {
+        stand_in_credentials: None,
+        binding_mode: Mode::Dedicated,
+        retry_after_secs: 10,
+        loopback_databases_only: false,
+    };
+
+    /// Fake mode. Without real servers behind the simulator (`backed`) there is no database to
+    /// make users in, so bindings default to `shared`.
+    fn fake_mode(backed: bool) -> Defaults {
+        Defaults {
+            stand_in_credentials: Some(("fake-token", "fake-secret")),
+            binding_mode: if backed {
+                Mode::Dedicated
+            } else {
+                Mode::Shared
+            },
+            retry_after_secs: 2,
+            loopback_databases_only: true,
+        }
+    }
 }
 
 fn truthy(value: Option<String>) -> bool {
@@ -167,6 +239,14 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let secret = |k: &str| get(k).filter(|v| !v.is_empty()).map(Secret::new);
         let fake_mode = truthy(get("SAKURACLOUD_FAKE_MODE"));
+        let chosen = if fake_mode {
+            let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
+                .iter()
+                .any(|k| get(k).is_some_and(|v| !v.is_empty()));
+            Defaults::fake_mode(backed)
+        } else {
+            Defaults::SAKURA_CLOUD
+        };
         let listen = parse(
             "OSB_LISTEN",
             get("OSB_LISTEN"),
@@ -174,18 +254,22 @@ impl Config {
         )?;
         let broker_username = get("OSB_USERNAME").filter(|v| !v.is_empty());
         let broker_password = secret("OSB_PASSWORD");
-        if !fake_mode && (broker_username.is_none() || broker_password.is_none()) {
-            return Err(ConfigError(
-                "set OSB_USERNAME and OSB_PASSWORD (the broker's basic-auth credentials); only fake mode (SAKURACLOUD_FAKE_MODE=1) generates them".into(),
-            ));
+        let required = chosen.stand_in_credentials.is_none();
+        if required && (broker_username.is_none() || broker_password.is_none()) {
+            return Err(ConfigError::NoBrokerCredentials);
         }
-        let access_token = secret("SAKURACLOUD_ACCESS_TOKEN");
-        let access_token_secret = secret("SAKURACLOUD_ACCESS_TOKEN_SECRET");
-        if !fake_mode && (access_token.is_none() || access_token_secret.is_none()) {
-            return Err(ConfigError(
-                "set SAKURACLOUD_ACCESS_TOKEN and SAKURACLOUD_ACCESS_TOKEN_SECRET, or SAKURACLOUD_FAKE_MODE=1 to use the built-in simulator".into(),
-            ));
-        }
+        let (access_token, access_token_secret) = match (
+            secret("SAKURACLOUD_ACCESS_TOKEN"),
+            secret("SAKURACLOUD_ACCESS_TOKEN_SECRET"),
+            chosen.stand_in_credentials,
+        ) {
+            (Some(token), Some(secret), _) => (token, secret),
+            (token, secret, Some((stand_in_token, stand_in_secret))) => (
+                token.unwrap_or_else(|| Secret::new(stand_in_token)),
+                secret.unwrap_or_else(|| Secret::new(stand_in_secret)),
+            ),
+            _ => return Err(ConfigError::NoSakuraCredentials),
+        };
         let zone = get("SAKURACLOUD_ZONE")
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "is1a".into());
@@ -198,10 +282,7 @@ impl Config {
             None => KNOWN_ZONES.iter().map(|z| z.to_string()).collect(),
         };
         if !zones.contains(&zone) {
-            return Err(ConfigError(format!(
-                "SAKURACLOUD_ZONE={zone:?} is not one of the zones in OSB_ZONES ({})",
-                zones.join(", ")
-            )));
+            return Err(ConfigError::ZoneNotOffered { zone, zones });
         }
         let store = match get("OSB_TABLE").filter(|v| !v.is_empty()) {
             Some(table) => StoreChoice::DynamoDb {
@@ -215,26 +296,18 @@ impl Config {
                 StoreChoice::File(PathBuf::from(dir).join("osb-sacloud.redb"))
             }
         };
-        // Fake mode without real servers behind the simulator has no database to make users
-        // in, so its default is `shared`; everywhere else it is `dedicated`.
-        let backed = ["SIMULATOR_MARIADB_URL", "SIMULATOR_POSTGRES_URL"]
-            .iter()
-            .any(|k| get(k).is_some_and(|v| !v.is_empty()));
-        let mode_default = if fake_mode && !backed {
-            Mode::Shared
-        } else {
-            Mode::Dedicated
-        };
-        let default_binding_mode =
-            parse("OSB_BINDING_MODE", get("OSB_BINDING_MODE"), mode_default)?;
+        let default_binding_mode = parse(
+            "OSB_BINDING_MODE",
+            get("OSB_BINDING_MODE"),
+            chosen.binding_mode,
+        )?;
         let encryption_keys = secret("OSB_ENCRYPTION_KEYS");
         let server = server_limits(&get)?;
         // Network pools: the operator's file (or its JSON inline, as a Lambda secret holds it);
         // fake mode brings a pool of its own so a provision without parameters just works.
         let networks = match get("OSB_NETWORKS").filter(|v| !v.trim().is_empty()) {
             Some(value) => Some(
-                Networks::load(&value, &zones)
-                    .map_err(|e| ConfigError(format!("OSB_NETWORKS: {e}")))?,
+                Networks::load(&value, &zones).map_err(|e| ConfigError::Networks(e.to_string()))?,
             ),
             None if fake_mode => Some(Networks::fake(&zone)),
             None => None,
@@ -243,7 +316,7 @@ impl Config {
         let retry_after = parse(
             "OSB_RETRY_AFTER_SECS",
             get("OSB_RETRY_AFTER_SECS"),
-            if fake_mode { 2 } else { 10 },
+            chosen.retry_after_secs,
         )?;
         let settings = Settings {
             provision_timeout: parse(
@@ -320,7 +393,7 @@ impl Config {
                 defaults.create_attempts,
             )?,
             default_binding_mode,
-            loopback_databases_only: fake_mode,
+            loopback_databases_only: chosen.loopback_databases_only,
             database_tls: parse(
                 "OSB_DATABASE_TLS",
                 get("OSB_DATABASE_TLS"),
@@ -336,11 +409,11 @@ impl Config {
             fake_mode,
             api_root_url: get("SAKURACLOUD_API_ROOT_URL")
                 .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| DEFAULT_API_ROOT.into())
+                .unwrap_or_else(|| crate::sacloud::DEFAULT_ROOT_URL.into())
                 .trim_end_matches('/')
                 .to_owned(),
-            access_token: access_token.unwrap_or_else(|| Secret::new("fake-token")),
-            access_token_secret: access_token_secret.unwrap_or_else(|| Secret::new("fake-secret")),
+            access_token,
+            access_token_secret,
             zone,
             zones,
             rate_limit: parse("SAKURACLOUD_RATE_LIMIT", get("SAKURACLOUD_RATE_LIMIT"), 5.0)?,
@@ -352,7 +425,6 @@ impl Config {
             )?,
             store,
             encryption_keys,
-            log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
             settings,
             server,
         })
@@ -407,6 +479,43 @@ mod tests {
     }
 
     #[test]
+    fn fake_mode_chooses_its_defaults_once() {
+        let real = config(&[
+            ("OSB_USERNAME", "u"),
+            ("OSB_PASSWORD", "p"),
+            ("SAKURACLOUD_ACCESS_TOKEN", "t"),
+            ("SAKURACLOUD_ACCESS_TOKEN_SECRET", "s"),
+        ])
+        .unwrap();
+        let picked = |c: &Config| {
+            (
+                c.settings.default_binding_mode,
+                c.settings.retry_after,
+                c.settings.loopback_databases_only,
+            )
+        };
+        assert_eq!(picked(&real), (Mode::Dedicated, 10, false));
+        let fake = config(&[("SAKURACLOUD_FAKE_MODE", "1")]).unwrap();
+        assert_eq!(picked(&fake), (Mode::Shared, 2, true));
+        assert_eq!(
+            (
+                fake.access_token.expose(),
+                fake.access_token_secret.expose()
+            ),
+            ("fake-token", "fake-secret")
+        );
+        let backed = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            (
+                "SIMULATOR_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(picked(&backed), (Mode::Dedicated, 2, true));
+    }
+
+    #[test]
     fn table_selects_dynamodb_and_bad_numbers_are_named() {
         let c = config(&[
             ("SAKURACLOUD_FAKE_MODE", "1"),
@@ -427,6 +536,34 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn errors_are_typed_and_read_as_sentences_naming_the_variable() {
+        let err = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("SAKURACLOUD_RATE_LIMIT", "fast"),
+        ])
+        .unwrap_err();
+        assert!(matches!(
+            &err,
+            ConfigError::Invalid { name: "SAKURACLOUD_RATE_LIMIT", value } if value == "fast"
+        ));
+        assert_eq!(
+            err.to_string(),
+            r#"configuration: SAKURACLOUD_RATE_LIMIT="fast" is not a valid value"#
+        );
+        let err = config(&[
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("SAKURACLOUD_ZONE", "xx1a"),
+            ("OSB_ZONES", "is1a,tk1a"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"configuration: SAKURACLOUD_ZONE="xx1a" is not one of the zones in OSB_ZONES (is1a, tk1a)"#
+        );
+        assert!(matches!(config(&[]), Err(ConfigError::NoBrokerCredentials)));
     }
 
     #[test]

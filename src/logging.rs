@@ -7,6 +7,8 @@
 //! as a filter of its own, so no directive (`trace`, `lambda_runtime=trace`, a more specific
 //! module path) can lift it.
 
+use std::io::IsTerminal;
+
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::filter_fn;
@@ -29,10 +31,12 @@ fn env_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// The local server's logging: human text, or JSON lines when `json`.
+/// The local server's logging: human text, or JSON lines when `json`. Colour codes only when
+/// stderr is a terminal: a log redirected to a file or a pipe gets plain text.
 pub fn init_local(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter())
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder

@@ -82,6 +82,7 @@ async fn main() -> ExitCode {
         };
     }
     let cli = Cli::parse();
+    // Read here, not with the configuration, so that configuration errors are logged in it.
     let json_logs = std::env::var("OSB_LOG_FORMAT").is_ok_and(|v| v == "json");
     logging::init_local(json_logs);
     let result = match cli.command.unwrap_or(Command::Serve { store: None }) {

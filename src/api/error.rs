@@ -110,17 +110,17 @@ impl From<broker::Error> for ApiError {
             E::Unprocessable(d) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntity", d)
             }
-            E::Upstream(d) => {
-                tracing::warn!("upstream failure: {d}");
-                ApiError::new(StatusCode::BAD_GATEWAY, "UpstreamError", d)
+            E::Upstream { description, .. } => {
+                tracing::warn!("upstream failure: {description}");
+                ApiError::new(StatusCode::BAD_GATEWAY, "UpstreamError", description)
             }
             E::Retry(d) => {
                 tracing::info!("transient: {d}");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", d)
             }
-            E::Internal(d) => {
+            e @ E::Internal { .. } => {
                 // The cause goes to the log only; the platform gets a generic, actionable sentence.
-                tracing::error!("internal error: {d}");
+                tracing::error!("internal error: {}", with_causes(&e));
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "InternalError",
@@ -129,6 +129,18 @@ impl From<broker::Error> for ApiError {
             }
         }
     }
+}
+
+/// `e` and each of its sources in turn: "state store: store backend failed: ...".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 impl IntoResponse for ApiError {
@@ -145,5 +157,49 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An internal error keeps its cause for the log, and the platform still reads only the
+    /// generic sentence.
+    #[test]
+    fn internal_errors_keep_their_cause_and_tell_the_platform_nothing_of_it() {
+        let store = crate::store::Error::Backend("disk on fire".into());
+        let error = broker::Error::from(store);
+        assert_eq!(
+            with_causes(&error),
+            "state store: store backend failed: disk on fire"
+        );
+        let cause = std::error::Error::source(&error).expect("a source");
+        assert!(matches!(
+            cause.downcast_ref::<crate::store::Error>(),
+            Some(crate::store::Error::Backend(_))
+        ));
+        let api = ApiError::from(error);
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !api.description.contains("disk on fire"),
+            "{}",
+            api.description
+        );
+    }
+
+    /// An upstream error's description, the platform's message, is the whole sentence.
+    #[test]
+    fn upstream_errors_answer_their_description_and_keep_their_cause() {
+        let cause = crate::binder::Error::Sql("permission denied".into());
+        let error =
+            broker::Error::upstream_from(format!("creating the user failed: {cause}"), cause);
+        assert!(std::error::Error::source(&error).is_some());
+        let api = ApiError::from(error);
+        assert_eq!(api.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            api.description,
+            "creating the user failed: database statement failed: permission denied"
+        );
     }
 }

@@ -183,7 +183,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for OsbPath
     }
 }
 
-/// `service_id` and `plan_id` of a DELETE: from the query string as the spec says, or, when the
+/// `service_id` and `plan_id` of a DELETE: from the query string as the OSB spec says, or, when the
 /// query lacks them, from a JSON body (Korifi's deprovision sends them in the body only).
 pub fn ids_from_query_or_body(query: &OsbQuery, body: &[u8]) -> Result<(String, String), ApiError> {
     let from_body = |key: &str| -> Option<String> {
@@ -203,7 +203,7 @@ pub fn ids_from_query_or_body(query: &OsbQuery, body: &[u8]) -> Result<(String, 
     Ok((one("service_id")?, one("plan_id")?))
 }
 
-/// A provision's `organization_guid` and `space_guid`: the spec requires both, as non-empty
+/// A provision's `organization_guid` and `space_guid`: the OSB spec requires both, as non-empty
 /// strings (Cloud Foundry, Korifi and Crossplane's provider-osb all send them).
 pub fn check_platform_ids(
     organization_guid: Option<&serde_json::Value>,

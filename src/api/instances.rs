@@ -14,9 +14,8 @@ use super::extract::{
     OsbJson, OsbPath, OsbQuery, RawBody, Version, check_id, check_platform_ids,
     ids_from_query_or_body, required,
 };
-use crate::broker::records::OpKind;
 use crate::broker::{
-    Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, OpState, ProvisionOutcome,
+    Broker, DeprovisionOutcome, DeprovisionRequest, LastOperation, ProvisionOutcome,
     ProvisionRequest, UpdateOutcome, UpdateRequest,
 };
 use crate::catalog::ApiVersion;
@@ -191,7 +190,7 @@ pub async fn instance_last_operation(
     ))
 }
 
-/// Before 2.16 the spec has no 404 for `last_operation`: an instance the broker does not know is
+/// Before 2.16 the OSB spec has no 404 for `last_operation`: an instance the broker does not know is
 /// answered 410 Gone, which those platforms take as "deleted".
 fn unknown_is_gone_before_2_16(e: crate::broker::Error, version: ApiVersion) -> ApiError {
     match e {
@@ -209,14 +208,12 @@ pub fn last_operation_response(
     retry_after: u64,
 ) -> Response {
     let mut body = json!({ "state": last.state.as_osb(), "description": last.description });
-    if version.at_least(15) && last.state == OpState::Failed {
-        match last.kind {
-            OpKind::Update => {
-                body["instance_usable"] = json!(true);
-                body["update_repeatable"] = json!(true);
-            }
-            OpKind::Deprovision => body["instance_usable"] = json!(false),
-            OpKind::Provision => {}
+    if version.at_least(15) {
+        if let Some(usable) = last.instance_usable {
+            body["instance_usable"] = json!(usable);
+        }
+        if let Some(repeatable) = last.update_repeatable {
+            body["update_repeatable"] = json!(repeatable);
         }
     }
     let mut response = (StatusCode::OK, Json(body)).into_response();
@@ -224,4 +221,36 @@ pub fn last_operation_response(
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(last: &LastOperation, minor: u16) -> Value {
+        let response = last_operation_response(last, ApiVersion { major: 2, minor }, 10);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_is_usable_and_repeatable_from_2_15() {
+        let last = LastOperation {
+            state: crate::broker::OpState::Failed,
+            description: "settings refused".into(),
+            instance_usable: Some(true),
+            update_repeatable: Some(true),
+        };
+        assert_eq!(
+            body_of(&last, 15).await,
+            json!({"state": "failed", "description": "settings refused",
+                   "instance_usable": true, "update_repeatable": true})
+        );
+        assert_eq!(
+            body_of(&last, 14).await,
+            json!({"state": "failed", "description": "settings refused"})
+        );
+    }
 }

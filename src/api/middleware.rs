@@ -16,7 +16,6 @@ use super::clip::Clipped;
 use super::error::ApiError;
 use crate::catalog::ApiVersion;
 use crate::secret::Secret;
-use crate::store::counting::{Counters, REQUEST_COUNTERS};
 
 const REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
 const ORIGINATING_IDENTITY: &str = "x-broker-api-originating-identity";
@@ -160,11 +159,7 @@ async fn audited(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
     let request_identity = request.headers().get(REQUEST_IDENTITY).cloned();
-    let counters = Arc::new(Counters::default());
-    let response = REQUEST_COUNTERS
-        .scope(counters.clone(), next.run(request))
-        .await;
-    let calls = counters.snapshot();
+    let (response, calls) = crate::broker::counting_store_calls(next.run(request)).await;
     tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
     if method != Method::GET {
         let o = originator.unwrap_or_default();

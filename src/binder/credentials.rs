@@ -3,7 +3,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 use crate::secret::Secret;
 
 /// Everything but the URL "unreserved" characters is encoded, so a user name, password or

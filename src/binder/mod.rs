@@ -20,7 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 use crate::secret::Secret;
 
 pub use credentials::Credentials;

@@ -31,7 +31,7 @@ pub fn binding_credentials(admin: &AdminAccount, username: &str, password: Secre
 mod tests {
     use super::*;
     use crate::binder::TlsMode;
-    use crate::sacloud::Engine;
+    use crate::engine::Engine;
 
     #[test]
     fn binding_credentials_keep_the_server_and_database() {

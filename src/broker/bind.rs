@@ -9,11 +9,12 @@
 use serde_json::Value;
 
 use super::records::{
-    BindingRecord, BindingState, Endpoint, InstanceRecord, InstanceState, OpState,
+    BindingRecord, BindingState, Credential, Endpoint, InstanceRecord, InstanceState, OpState,
 };
 use super::{Broker, Error, LastOperation};
 use crate::binder::{self, AdminAccount, Credentials, Mode, TlsMode};
-use crate::sacloud::{Database, Engine};
+use crate::engine::Engine;
+use crate::sacloud::Database;
 use crate::secret::Secret;
 use crate::store::now_unix;
 
@@ -47,6 +48,17 @@ pub struct BindingView {
     pub created_at: i64,
 }
 
+/// Which attempt at a dedicated binding's user this is, which decides what a failure leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// This request has just recorded the binding: a failure removes the record again, so the
+    /// platform sees a failed bind that never existed and may retry with anything.
+    First,
+    /// An earlier request recorded it (and may have made the user): a failure keeps the record,
+    /// for the next identical PUT to finish or an unbind to clean up.
+    Again,
+}
+
 #[derive(Debug, Clone)]
 pub enum BindOutcome {
     /// 201: this request made the binding.
@@ -66,12 +78,10 @@ impl Broker {
             .catalog
             .validate_bind(plan, req.parameters.as_ref())
             .map_err(|e| Error::BadRequest(e.to_string()))?;
-        let mode = match params.mode.as_deref() {
-            Some(m) => m.parse::<Mode>().map_err(|_| {
-                Error::BadRequest(format!("parameter `mode`: unknown binding mode {m:?}"))
-            })?,
-            None => req.mode.unwrap_or(self.settings.default_binding_mode),
-        };
+        let mode = params
+            .mode
+            .or(req.mode)
+            .unwrap_or(self.settings.default_binding_mode);
         let parameters = super::provision::normalise(req.parameters.clone());
         let bind_resource = req.bind_resource.clone().unwrap_or(Value::Null);
         loop {
@@ -100,15 +110,12 @@ impl Broker {
                 plan_id: req.plan_id.clone(),
                 parameters: parameters.clone(),
                 bind_resource: bind_resource.clone(),
-                mode,
+                credential: Credential::Shared,
                 state: if mode == Mode::Shared {
                     BindingState::Bound
                 } else {
                     BindingState::Creating
                 },
-                username: None,
-                sealed_password: None,
-                endpoint: None,
                 created_at: now_unix(),
                 version,
             };
@@ -130,13 +137,15 @@ impl Broker {
             // Read where the database is before recording, so a SAKURA failure leaves nothing
             // behind (like a database failure below): the platform may retry with anything.
             let admin = self.admin_of(&instance).await?;
-            let username = binder::generate_username(&req.binding_id);
             let password = binder::generate_password();
-            record.username = Some(username);
-            record.sealed_password = Some(keyring.seal(
-                password.expose(),
-                &[&record.instance_id, &record.binding_id],
-            ));
+            record.credential = Credential::Dedicated {
+                username: binder::generate_username(&req.binding_id),
+                sealed_password: Some(keyring.seal(
+                    password.expose(),
+                    &[&record.instance_id, &record.binding_id],
+                )),
+                endpoint: None,
+            };
             let ops = vec![
                 self.repo.check_instance_op(&instance),
                 self.repo.put_binding_op(&record, None)?,
@@ -146,7 +155,7 @@ impl Broker {
             }
             record.version += 1;
             let view = self
-                .finish_dedicated(&instance, record, password, admin, true)
+                .finish_dedicated(&instance, record, password, admin, Attempt::First)
                 .await?;
             tracing::info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "dedicated binding created");
             return Ok(BindOutcome::Created(view));
@@ -197,22 +206,28 @@ impl Broker {
         instance: &InstanceRecord,
         record: BindingRecord,
     ) -> Result<BindingView, Error> {
-        match (record.mode, record.state) {
+        match (&record.credential, record.state) {
             (_, BindingState::Deleting) => Err(Error::Concurrency(format!(
                 "service binding {} is being deleted",
                 record.binding_id
             ))),
-            (Mode::Shared, _) => {
+            (Credential::Shared, _) => {
                 let db = self.appliance_of(instance).await?;
                 self.shared_view(instance, &db, &record)
             }
-            (Mode::Dedicated, state) => {
+            (
+                Credential::Dedicated {
+                    username, endpoint, ..
+                },
+                state,
+            ) => {
                 let password = self.open_password(&record)?;
                 if state == BindingState::Bound
-                    && let Some(endpoint) = &record.endpoint
+                    && let Some(endpoint) = endpoint
                 {
                     return Ok(dedicated_view(
                         &record,
+                        username,
                         &current_endpoint(instance, endpoint),
                         password,
                         &self.engine_of(instance)?,
@@ -220,7 +235,7 @@ impl Broker {
                     ));
                 }
                 let admin = self.admin_of(instance).await?;
-                self.finish_dedicated(instance, record, password, admin, false)
+                self.finish_dedicated(instance, record, password, admin, Attempt::Again)
                     .await
             }
         }
@@ -239,19 +254,20 @@ impl Broker {
         mut record: BindingRecord,
         password: Secret,
         admin: AdminAccount,
-        fresh: bool,
+        attempt: Attempt,
     ) -> Result<BindingView, Error> {
         let engine = self.engine_of(instance)?;
         let username = record
-            .username
-            .clone()
-            .ok_or_else(|| Error::Internal("dedicated binding without a user name".into()))?;
+            .credential
+            .username()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::internal("dedicated binding without a user name"))?;
         let outcome = match self.reachable_in_this_mode(&admin) {
             Ok(()) => binder::create_user(&admin, &username, &password).await,
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
-            if fresh {
+            if attempt == Attempt::First {
                 // Leave nothing behind: the platform sees a failed bind and may simply retry.
                 let _ = self.repo.delete_binding(&record).await;
             }
@@ -263,13 +279,16 @@ impl Broker {
             database: admin.database.clone(),
         };
         record.state = BindingState::Bound;
-        record.endpoint = Some(endpoint.clone());
+        if let Credential::Dedicated { endpoint: kept, .. } = &mut record.credential {
+            *kept = Some(endpoint.clone());
+        }
         if !self.repo.save_binding(&mut record, None).await? {
             self.settle_lost_save(&mut record, &admin, &username)
                 .await?;
         }
         Ok(dedicated_view(
             &record,
+            &username,
             &endpoint,
             password,
             &engine,
@@ -300,7 +319,7 @@ impl Broker {
         };
         match current {
             Some(c)
-                if c.state == BindingState::Bound && c.username.as_deref() == Some(username) =>
+                if c.state == BindingState::Bound && c.credential.username() == Some(username) =>
             {
                 Ok(())
             }
@@ -365,18 +384,27 @@ impl Broker {
                 "service binding {binding_id} is being removed with service instance {instance_id}, which is being deprovisioned"
             )));
         }
-        match (&record.mode, &record.endpoint) {
-            (Mode::Dedicated, Some(endpoint)) => {
+        // Every arm is named: a dedicated binding never falls back to the admin account.
+        match &record.credential {
+            Credential::Dedicated {
+                username,
+                endpoint: Some(endpoint),
+                ..
+            } => {
                 let password = self.open_password(&record)?;
                 Ok(dedicated_view(
                     &record,
+                    username,
                     &current_endpoint(&instance, endpoint),
                     password,
                     &self.engine_of(&instance)?,
                     self.settings.database_tls,
                 ))
             }
-            _ => {
+            Credential::Dedicated { endpoint: None, .. } => Err(Error::internal(format!(
+                "dedicated binding {binding_id} is bound but its record has no endpoint"
+            ))),
+            Credential::Shared => {
                 let db = self.appliance_of(&instance).await?;
                 self.shared_view(&instance, &db, &record)
             }
@@ -409,9 +437,7 @@ impl Broker {
                 req.binding_id
             )));
         }
-        if record.mode == Mode::Dedicated
-            && let Some(username) = record.username.clone()
-        {
+        if let Some(username) = record.credential.username().map(str::to_owned) {
             if record.state != BindingState::Deleting {
                 record.state = BindingState::Deleting;
                 if !self.repo.save_binding(&mut record, None).await? {
@@ -425,7 +451,7 @@ impl Broker {
                 .await?;
         }
         record.state = BindingState::Gone;
-        record.sealed_password = None;
+        record.credential.forget_password();
         let expires = now_unix() + self.settings.tombstone_ttl;
         if !self.repo.save_binding(&mut record, Some(expires)).await? {
             // Someone else finished the unbind (or the deprovision tombstoned it) meanwhile.
@@ -449,9 +475,10 @@ impl Broker {
             Ok(db) => db,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => {
-                return Err(Error::Upstream(format!(
-                    "could not read appliance {id} from SAKURA Cloud: {e}"
-                )));
+                return Err(Error::upstream_from(
+                    format!("could not read appliance {id} from SAKURA Cloud: {e}"),
+                    e,
+                ));
             }
         };
         let admin = admin_account(&db, self.engine_of(&instance)?, self.settings.database_tls)?;
@@ -483,11 +510,11 @@ impl Broker {
             BindingState::Creating => (OpState::InProgress, "creating the database user"),
             BindingState::Deleting => (OpState::InProgress, "dropping the database user"),
         };
-        Ok(LastOperation {
+        Ok(LastOperation::new(
             state,
-            description: description.into(),
-            kind: super::records::OpKind::Provision,
-        })
+            description.into(),
+            super::records::OpKind::Provision,
+        ))
     }
 
     /// In fake mode a simulated appliance exists only where a real server backs it, on this
@@ -514,30 +541,36 @@ impl Broker {
     }
 
     fn open_password(&self, record: &BindingRecord) -> Result<Secret, Error> {
-        let sealed = record
-            .sealed_password
-            .as_deref()
-            .ok_or_else(|| Error::Internal("dedicated binding without a password".into()))?;
+        let Credential::Dedicated {
+            sealed_password: Some(sealed),
+            ..
+        } = &record.credential
+        else {
+            return Err(Error::internal("dedicated binding without a password"));
+        };
         self.keyring()?
             .open(sealed, &[&record.instance_id, &record.binding_id])
-            .map_err(|e| Error::Internal(format!("binding password cannot be decrypted: {e}")))
+            .map_err(|e| Error::internal_from("binding password cannot be decrypted", e))
     }
 
     fn engine_of(&self, instance: &InstanceRecord) -> Result<Engine, Error> {
         self.catalog
             .plan(&instance.service_id, &instance.plan_id)
             .map(|p| p.engine)
-            .map_err(|e| Error::Internal(e.to_string()))
+            .map_err(|e| {
+                Error::internal_from("the stored instance names a plan the catalog lacks", e)
+            })
     }
 
     async fn appliance_of(&self, instance: &InstanceRecord) -> Result<Database, Error> {
         let id = instance
             .appliance_id
-            .ok_or_else(|| Error::Internal("ready instance without an appliance".into()))?;
+            .ok_or_else(|| Error::internal("ready instance without an appliance"))?;
         self.sakura.read(&instance.zone, id).await.map_err(|e| {
-            Error::Upstream(format!(
-                "could not read appliance {id} from SAKURA Cloud: {e}"
-            ))
+            Error::upstream_from(
+                format!("could not read appliance {id} from SAKURA Cloud: {e}"),
+                e,
+            )
         })
     }
 
@@ -576,6 +609,7 @@ fn current_endpoint(instance: &InstanceRecord, stored: &Endpoint) -> Endpoint {
 
 fn dedicated_view(
     record: &BindingRecord,
+    username: &str,
     endpoint: &Endpoint,
     password: Secret,
     engine: &Engine,
@@ -585,7 +619,7 @@ fn dedicated_view(
         host: endpoint.host.clone(),
         port: endpoint.port,
         database: endpoint.database.clone(),
-        username: record.username.clone().unwrap_or_default(),
+        username: username.to_owned(),
         password,
         ssl_required: tls.requires_tls(),
     };
@@ -601,7 +635,7 @@ fn admin_account(db: &Database, engine: Engine, tls: TlsMode) -> Result<AdminAcc
     let host = db
         .ip_address
         .clone()
-        .ok_or_else(|| Error::Upstream(format!("appliance {} reports no IP address yet", db.id)))?;
+        .ok_or_else(|| Error::upstream(format!("appliance {} reports no IP address yet", db.id)))?;
     let s = &db.settings;
     Ok(AdminAccount {
         engine: db.engine.unwrap_or(engine),
@@ -615,10 +649,11 @@ fn admin_account(db: &Database, engine: Engine, tls: TlsMode) -> Result<AdminAcc
 }
 
 fn bind_failure(e: binder::Error) -> Error {
-    match e {
-        binder::Error::Unreachable { address, cause } => Error::Upstream(format!(
+    let description = match &e {
+        binder::Error::Unreachable { address, cause } => format!(
             "the broker could not connect to the database at {address} ({cause}). Dedicated bindings need network reach from the broker to the appliance; bind with the parameter {{\"mode\": \"shared\"}} to get the appliance's own account instead"
-        )),
-        other => Error::Upstream(format!("creating the database user failed: {other}")),
-    }
+        ),
+        other => format!("creating the database user failed: {other}"),
+    };
+    Error::upstream_from(description, e)
 }

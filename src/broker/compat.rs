@@ -103,7 +103,9 @@ impl Broker {
             .catalog
             .plan(&record.service_id, &record.plan_id)
             .map(|p| p.engine)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| {
+                Error::internal_from("the stored instance names a plan the catalog lacks", e)
+            })?;
         Ok(changes_nothing(update, &record.params, engine))
     }
 

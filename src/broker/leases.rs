@@ -304,7 +304,7 @@ impl Broker {
             since: now_unix(),
         };
         let data = serde_json::to_string(&lease)
-            .map_err(|e| Error::Internal(format!("lease does not serialise: {e}")))?;
+            .map_err(|e| Error::internal_from("lease does not serialise", e))?;
         let version = match cond {
             Cond::Version(v) => v + 1,
             Cond::Absent => 1,
@@ -476,7 +476,7 @@ impl Broker {
                 version: 1,
                 expires_at: None,
                 data: serde_json::to_string(&lease)
-                    .map_err(|e| Error::Internal(format!("lease does not serialise: {e}")))?,
+                    .map_err(|e| Error::internal_from("lease does not serialise", e))?,
             },
             cond: Cond::Absent,
         }))

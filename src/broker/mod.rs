@@ -35,7 +35,6 @@ pub use legacy::AdoptOutcome;
 pub use provision::{InstanceView, ProvisionOutcome, ProvisionRequest};
 pub use records::{OpState, Operation};
 pub use rotate::RotateRequest;
-pub(crate) use run::now_ms;
 pub use update::{UpdateOutcome, UpdateRequest};
 
 use crate::binder::Mode;
@@ -72,20 +71,68 @@ pub enum Error {
     #[error("{0}")]
     Unprocessable(String),
     /// 502: SAKURA Cloud or the database could not be reached or refused, for a synchronous step.
-    #[error("{0}")]
-    Upstream(String),
+    /// The description is what the platform reads, the cause's words included; the cause
+    /// itself rides along as the source.
+    #[error("{description}")]
+    Upstream {
+        description: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// 503: a transient race or outage the same request will get past when sent again
     /// (never a 4xx, which platforms such as Korifi take as final).
     #[error("{0}")]
     Retry(String),
-    /// 500: the broker's own machinery failed (store I/O, corrupt record).
-    #[error("{0}")]
-    Internal(String),
+    /// 500: the broker's own machinery failed (store I/O, corrupt record). The platform gets a
+    /// generic sentence; the log gets what failed (`context`) and the chain of its causes.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// What an [`Error`] was caused by, kept whole (type and source chain) rather than as words.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// 502, with nothing underneath (SAKURA Cloud answered, but not what a bind needs).
+    pub(crate) fn upstream(description: impl Into<String>) -> Error {
+        Error::Upstream {
+            description: description.into(),
+            cause: None,
+        }
+    }
+
+    /// 502 caused by `cause`, whose words `description` already carries for the platform.
+    pub(crate) fn upstream_from(description: impl Into<String>, cause: impl Into<Cause>) -> Error {
+        Error::Upstream {
+            description: description.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// 500 where no other error lies underneath (a record that breaks an invariant).
+    pub(crate) fn internal(context: impl Into<String>) -> Error {
+        Error::Internal {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// 500: `context` failed because of `cause`.
+    pub(crate) fn internal_from(context: impl Into<String>, cause: impl Into<Cause>) -> Error {
+        Error::Internal {
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
+    }
 }
 
 impl From<crate::store::Error> for Error {
     fn from(e: crate::store::Error) -> Self {
-        Error::Internal(format!("state store: {e}"))
+        Error::internal_from("state store", e)
     }
 }
 
@@ -172,7 +219,30 @@ impl Default for Settings {
 pub struct LastOperation {
     pub state: OpState,
     pub description: String,
-    pub kind: records::OpKind,
+    /// After a failure, whether the instance can still be used (OSB `instance_usable`): yes
+    /// after an update, no after a deprovision; `None` when there is nothing to say.
+    pub instance_usable: Option<bool>,
+    /// After a failed update, whether the same update may be sent again (`update_repeatable`).
+    pub update_repeatable: Option<bool>,
+}
+
+impl LastOperation {
+    /// The answer for an operation of `kind` in `state`.
+    fn new(state: OpState, description: String, kind: records::OpKind) -> LastOperation {
+        use records::OpKind;
+        let (instance_usable, update_repeatable) = match kind {
+            _ if state != OpState::Failed => (None, None),
+            OpKind::Update => (Some(true), Some(true)),
+            OpKind::Deprovision => (Some(false), None),
+            OpKind::Provision => (None, None),
+        };
+        LastOperation {
+            state,
+            description,
+            instance_usable,
+            update_repeatable,
+        }
+    }
 }
 
 /// The broker: one per process, shared by all requests.
@@ -234,12 +304,20 @@ impl Broker {
             OpState::InProgress => format!("{} ({})", op.description, elapsed(op.started_at)),
             _ => op.description.clone(),
         };
-        Ok(LastOperation {
-            state: op.state,
-            description,
-            kind: op.kind,
-        })
+        Ok(LastOperation::new(op.state, description, op.kind))
     }
+}
+
+/// What one OSB request cost the store, by kind of call.
+pub type StoreCalls = crate::store::counting::Counts;
+
+/// Run `request` (the handling of one OSB request), counting the store calls it makes, those of
+/// steps it hands to a task of their own included, for the API layer to log.
+pub async fn counting_store_calls<F: std::future::Future>(request: F) -> (F::Output, StoreCalls) {
+    use crate::store::counting::{Counters, REQUEST_COUNTERS};
+    let counters = Arc::new(Counters::default());
+    let output = REQUEST_COUNTERS.scope(counters.clone(), request).await;
+    (output, counters.snapshot())
 }
 
 /// A random operation token or password-safe string of `len` alphanumeric characters.
@@ -283,4 +361,27 @@ pub(crate) fn human_duration(secs: i64) -> String {
 /// A random broker password for fake mode (printed once at start).
 pub fn random_password() -> String {
     random_alnum(24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records::OpKind;
+    use super::*;
+
+    #[test]
+    fn a_failure_says_whether_the_instance_is_usable_and_the_update_repeatable() {
+        let answer = |state, kind| {
+            let last = LastOperation::new(state, "seen".into(), kind);
+            (last.instance_usable, last.update_repeatable)
+        };
+        let failed = OpState::Failed;
+        assert_eq!(answer(failed, OpKind::Update), (Some(true), Some(true)));
+        assert_eq!(answer(failed, OpKind::Deprovision), (Some(false), None));
+        assert_eq!(answer(failed, OpKind::Provision), (None, None));
+        for state in [OpState::InProgress, OpState::Succeeded] {
+            for kind in [OpKind::Provision, OpKind::Update, OpKind::Deprovision] {
+                assert_eq!(answer(state, kind), (None, None), "{state:?} {kind:?}");
+            }
+        }
+    }
 }

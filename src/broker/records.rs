@@ -218,18 +218,111 @@ pub struct BindingRecord {
     pub parameters: Value,
     #[serde(default)]
     pub bind_resource: Value,
-    pub mode: Mode,
+    /// The binding's mode and what it keeps (stored as the members `mode`, `username`,
+    /// `sealed_password` and `endpoint`).
+    #[serde(flatten)]
+    pub credential: Credential,
     pub state: BindingState,
-    /// Dedicated only: the database user made for this binding.
-    pub username: Option<String>,
-    /// Dedicated only: the user's password, sealed with the broker's keyring (never plaintext).
-    pub sealed_password: Option<String>,
-    /// Dedicated only: where the user logs in, so GET binding needs no SAKURA call.
-    #[serde(default)]
-    pub endpoint: Option<Endpoint>,
     pub created_at: i64,
     #[serde(skip)]
     pub version: u64,
+}
+
+/// What a binding hands out, and what the broker keeps to hand it out again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredCredential", into = "StoredCredential")]
+pub enum Credential {
+    /// The appliance's admin account, read from SAKURA Cloud whenever it is asked for: nothing
+    /// is kept.
+    Shared,
+    /// A database user of the binding's own.
+    Dedicated {
+        /// The user made for this binding.
+        username: String,
+        /// Its password, sealed with the broker's keyring (never plaintext); dropped from a
+        /// tombstone.
+        sealed_password: Option<String>,
+        /// Where the user logs in, so GET binding needs no SAKURA call; known once the user is
+        /// made (a bound binding always has it).
+        endpoint: Option<Endpoint>,
+    },
+}
+
+impl Credential {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Credential::Shared => Mode::Shared,
+            Credential::Dedicated { .. } => Mode::Dedicated,
+        }
+    }
+
+    /// The dedicated user's name.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credential::Shared => None,
+            Credential::Dedicated { username, .. } => Some(username),
+        }
+    }
+
+    /// Drop the sealed password (a tombstone keeps no secret, sealed or not).
+    pub fn forget_password(&mut self) {
+        if let Credential::Dedicated {
+            sealed_password, ..
+        } = self
+        {
+            *sealed_password = None;
+        }
+    }
+}
+
+/// A [`Credential`] as binding records store it: flat members beside the others, as records
+/// written before the type existed have them, and as every broker version reads them.
+#[derive(Serialize, Deserialize)]
+struct StoredCredential {
+    mode: Mode,
+    username: Option<String>,
+    sealed_password: Option<String>,
+    #[serde(default)]
+    endpoint: Option<Endpoint>,
+}
+
+impl TryFrom<StoredCredential> for Credential {
+    type Error = String;
+
+    fn try_from(stored: StoredCredential) -> Result<Self, Self::Error> {
+        match (stored.mode, stored.username) {
+            (Mode::Shared, _) => Ok(Credential::Shared),
+            (Mode::Dedicated, Some(username)) => Ok(Credential::Dedicated {
+                username,
+                sealed_password: stored.sealed_password,
+                endpoint: stored.endpoint,
+            }),
+            (Mode::Dedicated, None) => Err("a dedicated binding record without a user name".into()),
+        }
+    }
+}
+
+impl From<Credential> for StoredCredential {
+    fn from(credential: Credential) -> Self {
+        match credential {
+            Credential::Shared => StoredCredential {
+                mode: Mode::Shared,
+                username: None,
+                sealed_password: None,
+                endpoint: None,
+            },
+            Credential::Dedicated {
+                username,
+                sealed_password,
+                endpoint,
+            } => StoredCredential {
+                mode: Mode::Dedicated,
+                username: Some(username),
+                sealed_password,
+                endpoint,
+            },
+        }
+    }
 }
 
 /// Where a database accepts logins.
@@ -345,5 +438,115 @@ impl InstanceRecord {
         next.state = state;
         next.operation = operation;
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Binding records as brokers wrote them before [`Credential`] existed: flat members, nulls
+    /// for what a mode does not keep, no `endpoint` at all in the oldest.
+    fn old_record(mode: &str, state: &str, extra: Value) -> Value {
+        let mut record = json!({
+            "instance_id": "i-1", "binding_id": "b-1", "service_id": "s", "plan_id": "p",
+            "parameters": {}, "bind_resource": {"app_guid": "app"},
+            "mode": mode, "state": state, "username": null, "sealed_password": null,
+            "created_at": 1_700_000_000,
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            record[k] = v.clone();
+        }
+        record
+    }
+
+    fn read(record: Value) -> Result<BindingRecord, serde_json::Error> {
+        serde_json::from_str(&record.to_string())
+    }
+
+    #[test]
+    fn old_records_read_as_typed_credentials() {
+        let shared = read(old_record("shared", "bound", json!({"endpoint": null}))).unwrap();
+        assert_eq!(shared.credential, Credential::Shared);
+        assert_eq!(shared.state, BindingState::Bound);
+
+        let endpoint = json!({"host": "192.168.0.11", "port": 3306, "database": "osbdb"});
+        let bound = read(old_record(
+            "dedicated",
+            "bound",
+            json!({"username": "u1", "sealed_password": "v2:k:sealed", "endpoint": endpoint}),
+        ))
+        .unwrap();
+        assert_eq!(
+            bound.credential,
+            Credential::Dedicated {
+                username: "u1".into(),
+                sealed_password: Some("v2:k:sealed".into()),
+                endpoint: Some(Endpoint {
+                    host: "192.168.0.11".into(),
+                    port: 3306,
+                    database: "osbdb".into(),
+                }),
+            }
+        );
+
+        // Recorded before its user was made: no endpoint member yet.
+        let creating = read(old_record(
+            "dedicated",
+            "creating",
+            json!({"username": "u2", "sealed_password": "v1:sealed"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            creating.credential,
+            Credential::Dedicated {
+                username: "u2".into(),
+                sealed_password: Some("v1:sealed".into()),
+                endpoint: None,
+            }
+        );
+
+        let tombstone = read(old_record("dedicated", "gone", json!({"username": "u3"}))).unwrap();
+        assert_eq!(tombstone.credential.username(), Some("u3"));
+        assert_eq!(tombstone.state, BindingState::Gone);
+
+        let error = read(old_record("dedicated", "bound", json!({}))).unwrap_err();
+        assert!(error.to_string().contains("without a user name"), "{error}");
+    }
+
+    /// New records keep the flat members, so a broker of the previous version reads them too.
+    #[test]
+    fn records_are_written_with_the_flat_members() {
+        let mut record = read(old_record(
+            "dedicated",
+            "bound",
+            json!({"username": "u1", "sealed_password": "sealed", "endpoint": null}),
+        ))
+        .unwrap();
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(written["mode"], "dedicated");
+        assert_eq!(written["username"], "u1");
+        assert_eq!(written["sealed_password"], "sealed");
+        assert_eq!(written["endpoint"], Value::Null);
+        assert!(written.get("credential").is_none(), "{written}");
+
+        record.credential.forget_password();
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(written["sealed_password"], Value::Null);
+        assert_eq!(written["username"], "u1");
+
+        record.credential = Credential::Shared;
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            (
+                &written["mode"],
+                &written["username"],
+                &written["sealed_password"]
+            ),
+            (&json!("shared"), &Value::Null, &Value::Null)
+        );
+        assert_eq!(read(written).unwrap().credential, Credential::Shared);
     }
 }

@@ -15,16 +15,18 @@ pub struct Repo {
 
 fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, Error> {
     serde_json::from_str(&item.data).map_err(|e| {
-        Error::Internal(format!(
-            "stored record {}/{} is unreadable: {e}",
-            item.key.pk, item.key.sk
-        ))
+        Error::internal_from(
+            format!(
+                "stored record {}/{} is unreadable",
+                item.key.pk, item.key.sk
+            ),
+            e,
+        )
     })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::Internal(format!("record does not serialise: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::internal_from("record does not serialise", e))
 }
 
 /// The condition under which a record read at `version` may be replaced (0 = it was absent).

@@ -54,7 +54,7 @@ impl Broker {
             plan_id: source.plan_id.clone(),
             parameters: Some(source.parameters.clone()),
             bind_resource,
-            mode: Some(source.mode),
+            mode: Some(source.credential.mode()),
         })
         .await
     }

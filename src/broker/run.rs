@@ -10,20 +10,12 @@ use super::records::{BindingRecord, BindingState, InstanceRecord};
 use super::{Broker, Error, random_alnum};
 use crate::sacloud::{Backup, CreateDatabase, DatabaseSettings};
 use crate::secret::Secret;
-use crate::store::{WriteOp, now_unix};
+use crate::store::{WriteOp, now_ms, now_unix};
 
 /// The most bindings marked gone in one atomic write (DynamoDB takes at most 100 items).
 const MAX_BINDINGS_IN_BATCH: usize = 90;
 /// Attempts at the final deprovision write before the claim is given back to the next poll.
 const FINISH_ATTEMPTS: usize = 3;
-
-/// Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 impl Broker {
     fn ctx(&self, record: &InstanceRecord) -> Ctx<'_> {
@@ -58,9 +50,10 @@ impl Broker {
                 *record = stepped;
                 result
             }
-            Ok(Err(e)) => Err(Error::Internal(format!(
-                "a step of the state machine failed: {e}"
-            ))),
+            Ok(Err(e)) => Err(Error::internal_from(
+                "a step of the state machine failed",
+                e,
+            )),
             Err(_) => {
                 tracing::debug!(instance_id = %record.instance_id, "answering before the step finished");
                 Ok(())
@@ -245,9 +238,7 @@ impl Broker {
             .catalog
             .plan(&record.service_id, &record.plan_id)
             .map_err(|e| {
-                Error::Internal(format!(
-                    "stored instance names a plan the catalog lacks: {e}"
-                ))
+                Error::internal_from("stored instance names a plan the catalog lacks", e)
             })?;
         let p = &record.params;
         let backup = p.backup_time.clone().map(|time| Backup {
@@ -487,7 +478,7 @@ impl Broker {
         expires: i64,
     ) -> Result<WriteOp, Error> {
         binding.state = BindingState::Gone;
-        binding.sealed_password = None;
+        binding.credential.forget_password();
         self.repo.put_binding_op(&binding, Some(expires))
     }
 }

@@ -59,7 +59,9 @@ impl Broker {
         let plan = self
             .catalog
             .plan(&record.service_id, &record.plan_id)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| {
+                Error::internal_from("the stored instance names a plan the catalog lacks", e)
+            })?;
         let parameters = self.update_parameters(&record, req.parameters.as_ref())?;
         let update = self
             .catalog

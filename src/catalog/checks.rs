@@ -9,9 +9,9 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::{Map, Value};
 
-use super::params::ParamError;
+use super::param_error::ParamError;
 use super::properties::rule;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// The database's address must be a host of the subnet that `defaultRoute`/`maskLen` describe,
 /// other than the gateway itself; otherwise SAKURA Cloud accepts the create and the appliance

@@ -8,6 +8,7 @@
 
 mod checks;
 mod offerings;
+mod param_error;
 mod params;
 mod properties;
 mod repeats;
@@ -23,9 +24,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub use offerings::{MAXIMUM_POLLING_DURATION_SECS, Plan};
-pub use params::{
-    BindParams, NetworkRequest, ParamError, ProvisionParams, RequestedParams, UpdateParams,
-};
+pub use param_error::ParamError;
+pub use params::{BindParams, NetworkRequest, ProvisionParams, RequestedParams, UpdateParams};
 pub use repeats::{
     CREATE_ONLY, CreateOnlyError, CreatedWith, changes_nothing, strip_repeated_create_only,
 };

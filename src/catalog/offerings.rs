@@ -5,7 +5,8 @@
 //! platforms that registered it keep working. Never change them.
 //!
 //! Which catalog field appears from which API minor (a platform validating against an older
-//! schema must not see newer fields; spec.md release notes):
+//! schema must not see newer fields; the OSB API specification's release notes list when each
+//! field arrived):
 //!
 //! | object  | field                                                        | from |
 //! |---------|--------------------------------------------------------------|------|
@@ -23,7 +24,7 @@
 use serde_json::{Map, Value, json};
 
 use super::version::ApiVersion;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// The longest a platform should poll one operation: the 60-minute provision deadline plus margin
 /// for the poll that notices it and reports `failed`.

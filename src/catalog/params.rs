@@ -1,5 +1,5 @@
 //! Typed, checked parameters for provision, update and bind, built from objects the plan's schema
-//! accepted, and the error that names a parameter to fix.
+//! accepted.
 
 use std::net::Ipv4Addr;
 
@@ -10,25 +10,10 @@ use serde_json::{Map, Value};
 use super::checks::{
     backup_time, check_addresses, check_username, integer, ipv4, networks, string, switch_id,
 };
+use super::param_error::ParamError;
 use super::properties::rule;
-use crate::sacloud::Engine;
-
-/// A parameter the user must change, named as the user wrote it (`maskLen`, `allowNetworks[1]`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("parameter `{field}`: {message}")]
-pub struct ParamError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ParamError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> ParamError {
-        ParamError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+use crate::binder::Mode;
+use crate::engine::Engine;
 
 /// Checked provision parameters. Serialises with the user-facing names of the create schema, so
 /// the serialised form is itself valid input and a stable canonical form for comparisons.
@@ -52,7 +37,8 @@ pub struct ProvisionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Normalised (host bits cleared), without duplicates, in the order given; empty if not given.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "cidrs")]
+    /// Serialised as CIDR strings (`10.0.0.0/8`), through ipnet's serde support.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_networks: Vec<Ipv4Net>,
     /// `HH:MM` on a quarter hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +59,7 @@ pub struct ProvisionParams {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateParams {
     /// The new allow-list, normalised like [`ProvisionParams::allow_networks`].
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cidrs")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_networks: Option<Vec<Ipv4Net>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -91,7 +77,7 @@ pub struct UpdateParams {
 pub struct BindParams {
     /// `"shared"` or `"dedicated"`; `None` means the broker's default mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<Mode>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -273,47 +259,11 @@ pub(crate) fn update(obj: &Map<String, Value>) -> Result<UpdateParams, ParamErro
 
 /// Builds bind parameters from an object the bind schema accepted.
 pub(crate) fn bind(obj: &Map<String, Value>) -> Result<BindParams, ParamError> {
-    Ok(BindParams {
-        mode: string(obj, "mode", rule::MODE)?,
-    })
-}
-
-/// Serde for `Vec<Ipv4Net>` as CIDR strings (ipnet's own serde support is not enabled).
-mod cidrs {
-    use ipnet::Ipv4Net;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<S: Serializer>(nets: &[Ipv4Net], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(nets.iter().map(ToString::to_string))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| s.parse().map_err(D::Error::custom))
-            .collect()
-    }
-}
-
-/// Serde for `Option<Vec<Ipv4Net>>` as an optional list of CIDR strings.
-mod opt_cidrs {
-    use ipnet::Ipv4Net;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<S: Serializer>(nets: &Option<Vec<Ipv4Net>>, s: S) -> Result<S::Ok, S::Error> {
-        match nets {
-            Some(nets) => super::cidrs::serialize(nets, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Ipv4Net>>, D::Error> {
-        Option::<Vec<String>>::deserialize(d)?
-            .map(|list| {
-                list.iter()
-                    .map(|s| s.parse().map_err(D::Error::custom))
-                    .collect()
-            })
-            .transpose()
-    }
+    let mode = string(obj, "mode", rule::MODE)?
+        .map(|m| {
+            m.parse::<Mode>()
+                .map_err(|_| ParamError::new("mode", format!("unknown binding mode {m:?}")))
+        })
+        .transpose()?;
+    Ok(BindParams { mode })
 }

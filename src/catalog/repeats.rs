@@ -12,9 +12,10 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value};
 
 use super::checks::{ipv4, switch_id};
-use super::params::{ParamError, ProvisionParams, UpdateParams};
+use super::param_error::ParamError;
+use super::params::{ProvisionParams, UpdateParams};
 use super::properties::rule;
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 /// The keys only provisioning accepts.
 pub const CREATE_ONLY: [&str; 7] = [

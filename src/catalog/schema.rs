@@ -8,7 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
 use serde_json::{Map, Value, json};
 
-use super::params::ParamError;
+use super::param_error::ParamError;
 use super::properties::{Property, bind_properties, create_properties, update_properties};
 
 const DRAFT_04: &str = "http://json-schema.org/draft-04/schema#";

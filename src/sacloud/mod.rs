@@ -18,6 +18,6 @@ mod parse_tests;
 pub use client::{Client, ClientConfig, DEFAULT_ROOT_URL};
 pub use error::Error;
 pub use model::{
-    Backup, CreateDatabase, Database, DatabaseSettings, DatabaseStatus, Engine, SettingsChange,
-    SettingsDoc,
+    Backup, CreateDatabase, Database, DatabaseSettings, DatabaseStatus, EVERY_DAY, Engine,
+    SettingsChange, SettingsDoc,
 };

@@ -8,17 +8,11 @@ use serde_json::{Map, Value, json};
 
 use super::error::Error;
 use super::naked::{NakedDatabase, NakedDbConf, StatusEnvelope, settings_view};
+pub use crate::engine::Engine;
 use crate::secret::Secret;
 
-/// The database engine of an appliance (`Remark.DBConf.Common.DatabaseName`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Engine {
-    #[serde(rename = "MariaDB")]
-    MariaDb,
-    #[serde(rename = "postgres")]
-    Postgres,
-}
-
+/// How SAKURA Cloud names each engine (`Remark.DBConf.Common.DatabaseName`). The type is the
+/// domain's ([`crate::engine`]); its wire names are this client's business.
 impl Engine {
     /// The name SAKURA Cloud uses on the wire: `MariaDB` or `postgres` (case matters).
     pub fn wire_name(self) -> &'static str {
@@ -28,16 +22,6 @@ impl Engine {
         }
     }
 
-    /// The port the engine listens on unless told otherwise.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Engine::MariaDb => 3306,
-            Engine::Postgres => 5432,
-        }
-    }
-}
-
-impl Engine {
     /// Reads `Remark.DBConf.Common.DatabaseName`; tolerates case differences (`mariadb`).
     pub fn from_wire(name: &str) -> Option<Engine> {
         if name.eq_ignore_ascii_case("MariaDB") {
@@ -213,8 +197,11 @@ pub struct DatabaseSettings {
     pub backup: Option<Backup>,
 }
 
+/// The days of the week as `Backup.DayOfWeek` names them, Sunday first.
+pub const EVERY_DAY: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
 /// `Settings.DBConf.Backup`: keep `rotate` (1-8) backups taken at `time` (`HH:mm`) on
-/// `day_of_week` (`sun`..`sat`).
+/// `day_of_week` (some of [`EVERY_DAY`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Backup {
     pub rotate: u8,

@@ -142,6 +142,14 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Current time in Unix milliseconds (claims, check intervals, the SAKURA budget's slots).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Whether an item is an expired tombstone at `now`.
 pub fn is_expired(expires_at: Option<i64>, now: i64) -> bool {
     matches!(expires_at, Some(t) if t <= now)

@@ -43,6 +43,10 @@ fn db_error_code(e: &sqlx::Error) -> Option<u16> {
         .and_then(binder::mariadb::error_number)
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_binding_lifecycle() {
     with_appliances(E, 2, |apps| async move {
@@ -130,6 +134,10 @@ async fn mariadb_binding_lifecycle() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_retry_resets_the_password() {
     with_appliances(E, 1, |apps| async move {
@@ -148,6 +156,10 @@ async fn mariadb_retry_resets_the_password() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_concurrent_create_user_converges() {
     with_appliances(E, 1, |apps| async move {
@@ -161,6 +173,10 @@ async fn mariadb_concurrent_create_user_converges() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_drop_user_without_connection_admin_still_drops() {
     with_appliances(E, 1, |apps| async move {
@@ -190,6 +206,10 @@ async fn mariadb_drop_user_without_connection_admin_still_drops() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_special_password_logs_in_through_the_uri() {
     with_appliances(E, 1, |apps| async move {
@@ -207,6 +227,10 @@ async fn mariadb_special_password_logs_in_through_the_uri() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_quoting_round_trips_through_the_server() {
     let url = crate::binder_support::mariadb_url();
@@ -242,6 +266,10 @@ async fn mariadb_unreachable_admin_is_reported_without_the_password() {
     unreachable_admin_is_reported(E, 3306).await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_backing_admin_password_and_reserved_names() {
     reserved_admin_names_are_refused(E, &["root", "mysql", "mariadb.sys"]).await;
@@ -271,6 +299,10 @@ async fn mariadb_backing_admin_password_and_reserved_names() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_bind_latency() {
     bind_latency(E).await;

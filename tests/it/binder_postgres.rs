@@ -48,6 +48,10 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_binding_lifecycle() {
     with_appliances(E, 2, |apps| async move {
@@ -139,6 +143,10 @@ async fn postgres_binding_lifecycle() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_objects_a_binding_owns_itself_survive_its_drop() {
     with_appliances(E, 1, |apps| async move {
@@ -165,6 +173,10 @@ async fn postgres_objects_a_binding_owns_itself_survive_its_drop() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_concurrent_create_user_converges() {
     with_appliances(E, 1, |apps| async move {
@@ -181,6 +193,10 @@ async fn postgres_concurrent_create_user_converges() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_concurrent_first_bindings_share_one_group() {
     with_appliances(E, 1, |apps| async move {
@@ -203,6 +219,10 @@ async fn postgres_concurrent_first_bindings_share_one_group() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_quoting_round_trips_through_the_server() {
     let mut conn = PgConnection::connect(&crate::binder_support::postgres_url())
@@ -249,6 +269,10 @@ async fn postgres_unreachable_admin_is_reported() {
     unreachable_admin_is_reported(E, 5432).await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_backing_reserved_names_and_debug() {
     reserved_admin_names_are_refused(E, &["postgres", "root", "template1", "pg_monitor"]).await;
@@ -277,6 +301,10 @@ async fn postgres_backing_reserved_names_and_debug() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_bind_latency() {
     bind_latency(E).await;

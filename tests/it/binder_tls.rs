@@ -143,11 +143,19 @@ async fn tls_modes(engine: Engine) {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mariadb_tls_modes_follow_the_server() {
     tls_modes(Engine::MariaDb).await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs PostgreSQL on 127.0.0.1:5432: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn postgres_tls_modes_follow_the_server() {
     tls_modes(Engine::Postgres).await;
@@ -206,6 +214,10 @@ async fn ssl_required_in_the_credentials_follows_the_setting() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn a_dedicated_bind_under_require_answers_what_the_server_offers() {
     let h = backed_broker(Some("require")).await;

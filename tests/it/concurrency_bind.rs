@@ -78,6 +78,10 @@ async fn identical_binds(c: &Arc<Cluster>, id: &str, binding: &str, body: Value)
     replies[0].body["credentials"].clone()
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_shared_binds_hand_out_one_set_of_credentials() {
     let c = Cluster::start("identicalbinds", BROKERS, |_| {}).await;
@@ -93,6 +97,10 @@ async fn identical_shared_binds_hand_out_one_set_of_credentials() {
 
 /// Dedicated binds make a database user: racing processes must agree on one user and one
 /// password, and that login must work on the real MariaDB server.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto and MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_dedicated_binds_make_one_user_that_logs_in() {
     let mut sim = simulator_config();
@@ -127,6 +135,10 @@ async fn identical_dedicated_binds_make_one_user_that_logs_in() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbinds_and_binds_racing_a_deprovision_leave_nothing_bound() {
     let c = Cluster::start("unbindvsdeprovision", BROKERS, |_| {}).await;
@@ -224,6 +236,10 @@ async fn unbinds_and_binds_racing_a_deprovision_leave_nothing_bound() {
 }
 
 /// More bindings than one atomic write holds: the deprovision still tombstones every one.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deprovision_tombstones_more_bindings_than_one_transaction_holds() {
     let c = Cluster::start("manybindings", BROKERS, |_| {}).await;

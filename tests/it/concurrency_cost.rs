@@ -179,6 +179,10 @@ fn expect(c: &Cost, status: StatusCode, reads: u64, queries: u64, writes: u64) {
     assert_eq!(c.calls, want, "{:?}", c.ops);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_of_a_lifecycle_costs_what_the_state_machine_promises() {
     let mut m = Meter::start().await;

@@ -44,6 +44,10 @@ fn addr_of(url: &str) -> SocketAddr {
         .expect("a loopback address")
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto and MariaDB on 127.0.0.1:3306: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dedicated_bind_overtaken_by_a_deprovision_does_not_bring_its_binding_back() {
     // Broker 0 reaches DynamoDB through one gate; the appliance's database is behind another.

@@ -52,6 +52,10 @@ async fn leases(c: &Cluster) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_provisions_over_three_brokers_get_twenty_addresses() {
     let text = networks(22);

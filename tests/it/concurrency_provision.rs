@@ -59,6 +59,10 @@ fn one_token(replies: &[Reply], allowed: &[(u16, Option<&str>)]) -> String {
     tokens.into_iter().next().expect("one token")
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_identical_provisions_over_three_brokers_create_one_appliance() {
     let c = Cluster::start("identicalprovisions", BROKERS, |_| {}).await;
@@ -87,6 +91,10 @@ async fn twenty_identical_provisions_over_three_brokers_create_one_appliance() {
     assert_eq!(c.sim.appliances().len(), 1);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_different_provisions_of_one_id_accept_one_and_refuse_the_rest() {
     let c = Cluster::start("differentprovisions", BROKERS, |_| {}).await;
@@ -198,6 +206,10 @@ where
     (replies, polls.load(Ordering::SeqCst))
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crowds_of_pollers_run_each_side_effect_once() {
     let mut sim = simulator_config();
@@ -298,6 +310,10 @@ async fn crowds_of_pollers_run_each_side_effect_once() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_identical_updates_over_three_brokers_apply_once() {
     let c = Cluster::start("identicalupdates", BROKERS, |_| {}).await;

@@ -61,6 +61,10 @@ async fn storm(c: &Arc<Cluster>, ids: &[String], want: &str) -> usize {
     polls.load(Ordering::SeqCst)
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_over_three_brokers_keeps_one_budget_and_coalesces_polls() {
     let c = Cluster::start_custom("storm", BROKERS, simulator_config(), |env| {

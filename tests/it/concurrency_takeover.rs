@@ -13,6 +13,10 @@ use osb_sacloud::store::Key;
 use crate::support::*;
 use crate::support_procs::{Cluster, all_at_once};
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deprovision_racing_an_inflight_create_leaves_no_appliance() {
     let mut sim = simulator_config();

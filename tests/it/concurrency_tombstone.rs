@@ -49,6 +49,10 @@ async fn raw_expiry(table: &str, key: &Key) -> Option<Option<i64>> {
     )
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_tombstone_lets_the_id_be_provisioned_again() {
     let c = Cluster::start("tombstonettl", BROKERS, |env| {

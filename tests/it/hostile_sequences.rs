@@ -329,6 +329,10 @@ fn any_order_of_requests_gets_2xx_or_json_4xx() {
 }
 
 /// The same with real servers behind the appliances, so dedicated binds and unbinds run too.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[test]
 fn any_order_of_requests_with_dedicated_bindings_gets_2xx_or_json_4xx() {
     let t = Hostile::start_backed();

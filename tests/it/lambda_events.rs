@@ -15,7 +15,7 @@ use tower::{Service, ServiceExt};
 
 use crate::support::Harness;
 
-/// The sample credentials the events carry (documented in the README, "Deploy to AWS Lambda"): never real ones.
+/// The sample credentials the events carry (documented in docs/deploy.md, "Try the Lambda locally"): never real ones.
 pub const SAMPLE_USER: &str = "sample-broker";
 pub const SAMPLE_PASSWORD: &str = "sample-password-not-a-secret";
 

@@ -42,6 +42,10 @@ fn text(output: &Output) -> (String, String) {
     )
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs cargo-lambda, which scripts/invoke-local.sh installs from PyPI: run scripts/test.sh"
+)]
 #[test]
 fn invoke_local_runs_the_binary_in_lambda_mode_and_answers_the_catalog() {
     // The script installs cargo-lambda into ./.venv-lambda when missing; a failed install fails

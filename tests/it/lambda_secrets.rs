@@ -13,6 +13,10 @@ fn lookup<'a>(env: &'a HashMap<&'static str, String>) -> impl Fn(&str) -> Option
     move |k| env.get(k).cloned()
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, standing in for Secrets Manager: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn a_cold_start_reads_the_secret_and_the_secret_wins_over_the_environment() {
     let moto = Moto::start().await;
@@ -64,6 +68,10 @@ async fn a_cold_start_reads_the_secret_and_the_secret_wins_over_the_environment(
     assert_eq!(bad.status, 401, "{}", bad.body);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, standing in for Secrets Manager: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn a_missing_or_malformed_secret_stops_the_cold_start_with_its_name() {
     let moto = Moto::start().await;

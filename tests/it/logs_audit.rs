@@ -53,3 +53,45 @@ fn a_user_name_cannot_forge_audit_lines() {
         "raw control characters in the log"
     );
 }
+
+/// The local server's human log carries colour codes only on a terminal: written to a file, as
+/// a service manager or `2> broker.log` writes it, it is plain text.
+#[test]
+fn human_logs_in_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("broker.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let addr = format!("127.0.0.1:{}", crate::support_lambda::free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osb-sacloud"))
+        .args(["serve", "--store", "memory"])
+        .env_clear()
+        .envs([
+            ("SAKURACLOUD_FAKE_MODE", "1"),
+            ("OSB_LISTEN", addr.as_str()),
+            ("OSB_USERNAME", USER),
+            ("OSB_PASSWORD", PASSWORD),
+            ("OSB_BINDING_MODE", "shared"),
+            ("RUST_LOG", "info"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the broker binary starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.contains("serving the OSB API") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("serving the OSB API"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+}

@@ -23,6 +23,10 @@ fn shown(what: &str, value: &dyn std::fmt::Debug) -> (String, String) {
     (what.to_owned(), format!("{value:?}\n{value:#?}"))
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn debug_output_holds_no_secret() {
     with_backed(|h, env| async move {

@@ -143,6 +143,10 @@ async fn failures(h: &Harness, env: &HashMap<String, String>) -> Vec<Needle> {
     needles
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[test]
 fn no_secret_reaches_the_logs_when_things_fail() {
     let ((handed_out, admin), logs) = run_captured(with_backed(|h, env| async move {

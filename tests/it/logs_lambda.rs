@@ -375,6 +375,10 @@ async fn lifecycle(f: &mut Function, service: &str, plan: &str) -> Vec<Needle> {
     needles
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_lambda_logs_at_trace() {
     let mut f = Function::start().await;

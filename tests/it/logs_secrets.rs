@@ -110,6 +110,10 @@ async fn rejected_logins(h: &Harness) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[test]
 fn no_secret_reaches_the_logs_over_whole_lifecycles() {
     let ((handed_out, admin), logs) = run_captured(with_backed(|h, _| async move {

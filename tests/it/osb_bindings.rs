@@ -1,6 +1,9 @@
 //! Binding endpoints in shared mode, and the full lifecycle over a real socket.
 
 use axum::http::{Method, StatusCode};
+use osb_sacloud::binder::crypto::Keyring;
+use osb_sacloud::broker::records::{BindingRecord, BindingState, Credential};
+use osb_sacloud::store::{Cond, Item, Key, WriteOp, now_unix};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -286,4 +289,55 @@ async fn deprovision_tombstones_every_binding_even_past_one_transaction() {
         items.iter().all(|i| i.expires_at.is_some()),
         "every record is a tombstone"
     );
+}
+
+/// A bound dedicated binding whose record lacks its endpoint (a damaged record) answers an
+/// internal error: it never falls back to the appliance's admin account.
+#[tokio::test]
+async fn a_dedicated_record_without_its_endpoint_never_hands_out_the_admin_account() {
+    let h = Harness::start().await;
+    let id = new_id("noendpoint");
+    h.ready_instance(&id, MARIADB, MARIADB_10G).await;
+    let (status, shared) = bind(&h, &id, "shared", MARIADB_KIND, Value::Null).await;
+    assert_eq!(status, StatusCode::CREATED, "{shared}");
+    let admin_password = shared["credentials"]["password"]
+        .as_str()
+        .expect("a shared binding hands out the admin password")
+        .to_owned();
+    let keyring = Keyring::from_config(ENCRYPTION_KEY).expect("test key");
+    let record = BindingRecord {
+        instance_id: id.clone(),
+        binding_id: "damaged".into(),
+        service_id: MARIADB.into(),
+        plan_id: MARIADB_10G.into(),
+        parameters: json!({}),
+        bind_resource: Value::Null,
+        credential: Credential::Dedicated {
+            username: "damageduser".into(),
+            sealed_password: Some(keyring.seal("user-password", &[&id, "damaged"])),
+            endpoint: None,
+        },
+        state: BindingState::Bound,
+        created_at: now_unix(),
+        version: 0,
+    };
+    let item = Item {
+        key: Key::binding(&id, "damaged"),
+        version: 1,
+        expires_at: None,
+        data: serde_json::to_string(&record).expect("record serialises"),
+    };
+    h.store
+        .write(vec![WriteOp::Put {
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+        .expect("record written");
+    let (status, _, body) = h
+        .call(Method::GET, &binding_path(&id, "damaged"), None)
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"], "InternalError", "{body}");
+    assert!(!body.to_string().contains(&admin_password), "{body}");
 }

@@ -13,6 +13,10 @@ use crate::binder_support::{leftovers, user_exists};
 use crate::support::*;
 use crate::support_dedicated::*;
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn dedicated_lifecycle_on_mariadb() {
     run(
@@ -22,6 +26,10 @@ async fn dedicated_lifecycle_on_mariadb() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn dedicated_lifecycle_on_postgres() {
     run("dedicated", |h| async move {
@@ -146,11 +154,19 @@ async fn lifecycle(h: &Harness, kind: Kind) {
     assert_eq!(left, 0, "left behind among {names:?}");
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_identical_binds_make_one_user_on_mariadb() {
     run("dedicated", |h| concurrent_binds(h, MARIADB_KIND)).await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_identical_binds_make_one_user_on_postgres() {
     run("dedicated", |h| concurrent_binds(h, POSTGRES_KIND)).await;
@@ -200,6 +216,10 @@ async fn concurrent_binds(h: Arc<Harness>, kind: Kind) {
 }
 
 /// `{"mode": ...}` on a bind wins over OSB_BINDING_MODE, both ways.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn mode_parameter_overrides_the_broker_default() {
     run("dedicated", |h| async move {
@@ -251,6 +271,10 @@ async fn mode_parameter_overrides_the_broker_default() {
 }
 
 /// Bind latency through the router, per engine (printed, not asserted).
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn bind_latency_per_engine_is_measured() {
     run("dedicated", |h| async move {
@@ -300,6 +324,10 @@ fn summary(samples: &mut [Duration]) -> String {
 /// A `port` update after a dedicated bind moves the binding's credentials with it: GET and an
 /// identical PUT answer the new port (in `port` and `uri`), and the old one again once it is
 /// changed back.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn dedicated_credentials_follow_a_port_update() {
     run("dedicated", |h| async move {

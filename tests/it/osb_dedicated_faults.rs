@@ -4,8 +4,8 @@
 
 use axum::http::{Method, StatusCode};
 use osb_sacloud::binder::crypto::Keyring;
-use osb_sacloud::binder::{self, Mode, generate_password, generate_username};
-use osb_sacloud::broker::records::{BindingRecord, BindingState};
+use osb_sacloud::binder::{self, generate_password, generate_username};
+use osb_sacloud::broker::records::{BindingRecord, BindingState, Credential};
 use osb_sacloud::sacloud::Engine;
 use osb_sacloud::sacloud::simulator::{Faults, RouteFaults};
 use osb_sacloud::secret::Secret;
@@ -25,6 +25,10 @@ async fn closed_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn unreachable_database_is_a_clear_error_and_creates_nothing() {
     run("dedicated", |h| async move {
@@ -74,6 +78,10 @@ async fn unreachable_database_is_a_clear_error_and_creates_nothing() {
 }
 
 /// SAKURA Cloud failing the appliance read of a dedicated bind leaves nothing behind either.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn sakura_failure_during_a_dedicated_bind_creates_nothing() {
     run("dedicated", |h| async move {
@@ -111,6 +119,10 @@ async fn sakura_failure_during_a_dedicated_bind_creates_nothing() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn admin_password_rotation_on_mariadb() {
     run(
@@ -120,6 +132,10 @@ async fn admin_password_rotation_on_mariadb() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn admin_password_rotation_on_postgres() {
     run(
@@ -242,6 +258,10 @@ async fn rotation(h: &Harness, kind: Kind) {
     assert_eq!(leftovers(kind.engine, &[admin]).await, 0);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn half_made_bindings_heal_on_mariadb() {
     run(
@@ -251,6 +271,10 @@ async fn half_made_bindings_heal_on_mariadb() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn half_made_bindings_heal_on_postgres() {
     run("dedicated", |h| async move {
@@ -277,11 +301,12 @@ async fn crashed_binding(
         plan_id: kind.plan.into(),
         parameters: json!({}),
         bind_resource: json!({"app_guid": "app"}),
-        mode: Mode::Dedicated,
+        credential: Credential::Dedicated {
+            username: generate_username(binding),
+            sealed_password: Some(keyring.seal(password.expose(), &[id, binding])),
+            endpoint: None,
+        },
         state,
-        username: Some(generate_username(binding)),
-        sealed_password: Some(keyring.seal(password.expose(), &[id, binding])),
-        endpoint: None,
         created_at: now_unix(),
         version: 0,
     };

@@ -35,6 +35,10 @@ async fn put_copy(h: &Harness, record: &Value, instance: &str, binding: &str) {
         .expect("record written");
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn a_sealed_password_copied_to_another_record_does_not_open() {
     run("dedicated", |h| async move {

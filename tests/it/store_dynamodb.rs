@@ -8,6 +8,10 @@ use osb_sacloud::store::{Cond, Error, Item, Key, Store, WriteOp, now_unix};
 use crate::store_cases::{item, put};
 use crate::support_moto;
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn create_table_is_idempotent_and_turns_on_ttl() {
     let (store, _) = support_moto::store("create_table").await;
@@ -44,6 +48,10 @@ async fn create_table_is_idempotent_and_turns_on_ttl() {
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn items_have_the_documented_attributes() {
     let (store, _) = support_moto::store("layout").await;
@@ -90,6 +98,10 @@ async fn items_have_the_documented_attributes() {
 }
 
 /// One request per store call; a lost race is one request too, never retried.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn each_method_makes_one_api_call() {
     let (store, log) = support_moto::store("calls").await;
@@ -133,6 +145,10 @@ async fn each_method_makes_one_api_call() {
 }
 
 /// DynamoDB returns at most 1 MB per Query page; a larger partition takes several calls.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn query_follows_pages() {
     let (store, log) = support_moto::store("pages").await;
@@ -148,6 +164,10 @@ async fn query_follows_pages() {
     assert_eq!(log.take(), vec!["Query", "Query"]);
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn failures_name_operation_and_table_but_not_data() {
     let (client, _) = support_moto::client();
@@ -207,6 +227,10 @@ async fn failures_name_operation_and_table_but_not_data() {
 }
 
 /// The constructor the binary uses, pointed at the emulator.
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn from_env_reaches_an_emulator_endpoint() {
     let table = support_moto::table_name("from_env");

@@ -39,11 +39,15 @@ pub async fn dynamodb(test: &str) -> Fixture {
     }
 }
 
-/// Runs every case of [`crate::store_cases`] against one backend, each case as its own test.
+/// Runs every case of [`crate::store_cases`] against one backend, each case as its own test
+/// carrying the attributes given in brackets after the backend's name.
 macro_rules! suite {
     ($backend:ident) => {
+        suite!($backend, []);
+    };
+    ($backend:ident, $attrs:tt) => {
         mod $backend {
-            suite!(@cases $backend;
+            suite!(@cases $backend; $attrs;
                 create_if_absent, second_create_conflicts, update_at_version,
                 stale_version_conflicts, delete_is_conditioned, check_op, atomic_batch,
                 query_returns_partition_in_sk_order, expired_tombstone_reads_as_absent,
@@ -51,17 +55,25 @@ macro_rules! suite {
                 counting_wrapper_counts, count_up_admits_exactly_the_limit);
         }
     };
-    (@cases $backend:ident; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let fixture = super::$backend(concat!(stringify!($backend), stringify!($case))).await;
-                crate::store_cases::$case(fixture.store.clone()).await;
-            }
-        )*
+    (@cases $backend:ident; $attrs:tt; $($case:ident),* $(,)?) => {
+        $(suite!(@case $backend; $attrs; $case);)*
+    };
+    (@case $backend:ident; [$(#[$attr:meta])*]; $case:ident) => {
+        $(#[$attr])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let fixture = super::$backend(concat!(stringify!($backend), stringify!($case))).await;
+            crate::store_cases::$case(fixture.store.clone()).await;
+        }
     };
 }
 
 suite!(memory);
 suite!(file);
-suite!(dynamodb);
+suite!(
+    dynamodb,
+    [#[cfg_attr(
+        not(feature = "services"),
+        ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+    )]]
+);

@@ -1,6 +1,9 @@
 //! DynamoDB for the tests: one `moto_server` per test process on a free 127.0.0.1 port (or the
 //! emulator named by `DYNAMODB_ENDPOINT`), and clients on it with dummy credentials. Every test
 //! makes its own table, so tests share the server but never data.
+//!
+//! Only tests that run under the `services` feature come here (a bare `cargo test` reports them
+//! ignored), so a machine without moto never tries to start it.
 
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,7 +20,8 @@ use aws_sdk_dynamodb::error::BoxError;
 use osb_sacloud::store::dynamodb::DynamoStore;
 
 const INSTALL_HINT: &str = "moto_server is not installed: install it with \
-     `pip install 'moto[server]'` (or set DYNAMODB_ENDPOINT to a running DynamoDB emulator)";
+     `pip install 'moto[server]'` (or set DYNAMODB_ENDPOINT to a running DynamoDB emulator); \
+     scripts/test.sh installs and starts it";
 
 /// A running `moto_server`; dropping it stops the server.
 pub struct Moto {

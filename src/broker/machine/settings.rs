@@ -11,8 +11,8 @@ use crate::catalog::UpdateParams;
 use crate::sacloud::{Backup, Database, SettingsChange};
 use crate::secret::Secret;
 
-/// Backup days when a backup is asked for (the broker offers daily backups).
-pub const EVERY_DAY: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+/// Backup days when a backup is asked for: every day (the broker offers daily backups).
+pub use crate::sacloud::EVERY_DAY;
 /// Backups kept when a backup time is given without a rotation.
 pub const DEFAULT_ROTATE: u8 = 8;
 

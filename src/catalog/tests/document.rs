@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{catalog, v};
 use crate::catalog::{ApiVersion, CatalogError};
-use crate::sacloud::Engine;
+use crate::engine::Engine;
 
 fn body(minor: u16) -> Value {
     serde_json::from_slice(&catalog().json(v(minor))).expect("catalog body is JSON")
@@ -130,7 +130,8 @@ fn newer_and_unsupported_versions_map_to_the_nearest_body() {
     assert_ne!(catalog.json(v(13)), catalog.json(v(14)));
 }
 
-/// The 2018 ids (reference/sakura-cloud-api.md §A): (plan name, MariaDB id, PostgreSQL id, SAKURA plan id).
+/// The ids of the 2018 broker (sacloud/open-service-broker-sacloud), which registered platforms
+/// still hold: (plan name, MariaDB id, PostgreSQL id, SAKURA plan id).
 const PLAN_IDS: [(&str, &str, &str, u64); 6] = [
     (
         "db-10g",

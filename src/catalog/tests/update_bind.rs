@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{catalog, plan};
+use crate::binder::Mode;
 use crate::catalog::{BindParams, Catalog, ParamError, UpdateParams};
 
 fn update(params: Option<&Value>) -> Result<UpdateParams, ParamError> {
@@ -78,7 +79,7 @@ fn bind_parameters() {
     );
     for mode in ["shared", "dedicated"] {
         let params = bind(&catalog, Some(&json!({ "mode": mode }))).expect("valid mode");
-        assert_eq!(params.mode.as_deref(), Some(mode));
+        assert_eq!(params.mode.map(Mode::as_str), Some(mode));
     }
     assert_eq!(
         bind(&catalog, Some(&json!({"mode": "exclusive"})))
@@ -97,5 +98,23 @@ fn bind_parameters() {
             .expect_err("not object")
             .field,
         "parameters"
+    );
+}
+
+/// Stored operations carry an update's networks as CIDR strings, as the user writes them.
+#[test]
+fn update_networks_are_stored_as_cidr_strings() {
+    let params = UpdateParams {
+        allow_networks: Some(vec!["10.0.0.0/8".parse().expect("cidr")]),
+        ..UpdateParams::default()
+    };
+    let value = serde_json::to_value(&params).expect("serialises");
+    assert_eq!(value, json!({"allowNetworks": ["10.0.0.0/8"]}));
+    assert_eq!(
+        serde_json::from_value::<UpdateParams>(value).expect("deserialises"),
+        params
+    );
+    assert!(
+        serde_json::from_value::<UpdateParams>(json!({"allowNetworks": ["10.0.0.0/33"]})).is_err()
     );
 }

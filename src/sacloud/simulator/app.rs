@@ -1,7 +1,7 @@
-//! The simulator's axum app: shared state, the router, and the layer every SAKURA route goes
-//! through (count, record, inject faults, check basic auth).
+//! The simulator's axum app: the router, and the layer every SAKURA route goes through (count,
+//! record, inject faults, check basic auth).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,48 +14,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use subtle::ConstantTimeEq;
 
-use super::backing::Backing;
 use super::config::SimulatorConfig;
 use super::error::ApiError;
 use super::faults::Injected;
 use super::listener::ConnHandle;
 use super::recorded::RecordedRequest;
-use super::state::State;
+use super::shared::Shared;
 use super::{control, power, routes};
-use crate::sacloud::Engine;
 
 /// Where the API lives under the root; `{zone}` is a path parameter.
 pub(crate) const PREFIX: &str = "/cloud/zone/{zone}/api/cloud/1.1";
 /// Larger bodies are refused; real ones are a few kilobytes.
 const MAX_BODY: usize = 1 << 20;
-
-/// What every handler shares.
-pub(crate) struct Shared {
-    pub cfg: SimulatorConfig,
-    pub backing: Option<Backing>,
-    state: Mutex<State>,
-}
-
-impl Shared {
-    pub fn new(cfg: SimulatorConfig, backing: Option<Backing>) -> Shared {
-        Shared {
-            state: Mutex::new(State::new(&cfg)),
-            cfg,
-            backing,
-        }
-    }
-
-    /// The backing server for appliances of this engine, if there is one.
-    pub fn backing_for(&self, engine: Engine) -> Option<&Backing> {
-        self.backing.as_ref().filter(|b| b.backs(engine))
-    }
-
-    /// The state. A panic while holding the lock cannot leave it half-updated in a way that
-    /// matters to a simulator, so a poisoned lock is used as is.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// The whole app: the SAKURA API under [`PREFIX`] and the control API under `/_simulator/`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -169,11 +139,4 @@ fn basic_auth_ok(headers: &HeaderMap, cfg: &SimulatorConfig) -> bool {
     let user_ok = user.ct_eq(cfg.access_token.as_bytes());
     let pass_ok = pass.ct_eq(cfg.access_token_secret.as_bytes());
     bool::from(user_ok & pass_ok)
-}
-
-/// Whether the caller asked for 64-bit ids as JSON numbers.
-pub(crate) fn wants_numbers(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-sakura-bigint-as-int")
-        .is_some_and(|v| v.as_bytes() == b"1")
 }

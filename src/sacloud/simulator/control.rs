@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::app::Shared;
 use super::config::Timings;
 use super::faults::Faults;
+use super::shared::Shared;
 use super::state::{ApplianceSummary, State};
 
 /// `GET /_simulator/counters`, `GET /_simulator/per_second`, `GET /_simulator/appliances`, `POST

@@ -25,6 +25,7 @@ mod power;
 mod recorded;
 mod render;
 mod routes;
+mod shared;
 mod state;
 mod validate;
 
@@ -45,9 +46,9 @@ pub use state::{
     UPDATES_IGNORED,
 };
 
-use app::Shared;
 use backing::Backing;
 use listener::{ConnHandle, CuttableListener};
+use shared::Shared;
 
 /// A running simulator. Dropping it, or calling [`Simulator::shutdown`], stops it.
 pub struct Simulator {

@@ -14,11 +14,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::json;
 
-use super::app::Shared;
 use super::config::Timings;
 use super::error::ApiError;
 use super::render;
 use super::routes::{check_zone, json_body, parse_id, respond};
+use super::shared::Shared;
 use super::state::{
     Appliance, CONFIGS_APPLIED, DELETED, POWER_IGNORED, Phase, Power, UPDATES_IGNORED,
 };

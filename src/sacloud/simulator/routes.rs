@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::app::{Shared, wants_numbers};
 use super::error::ApiError;
 use super::filter::FindCondition;
 use super::render::{self, ZONES};
+use super::shared::Shared;
 use super::state::{Appliance, CREATED, Phase, UPDATES_IGNORED};
 use super::validate;
 
@@ -226,4 +226,11 @@ pub(crate) fn parse_id(id: &str) -> Result<u64, ApiError> {
 pub(crate) fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+}
+
+/// Whether the caller asked for 64-bit ids as JSON numbers.
+fn wants_numbers(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-sakura-bigint-as-int")
+        .is_some_and(|v| v.as_bytes() == b"1")
 }

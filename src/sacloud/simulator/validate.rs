@@ -15,10 +15,9 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::render::{default_version, versions};
 use super::state::{NewAppliance, SimBackup, SimSettings};
-use crate::sacloud::Engine;
+use crate::sacloud::{EVERY_DAY, Engine};
 
 const PLANS: &[u64] = &[10, 30, 90, 240, 500, 1000];
-const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 /// A validated `PUT /appliance/{id}` body.
 pub(crate) struct Update<'a> {
@@ -249,7 +248,7 @@ fn backup(v: Option<&Value>) -> Result<Option<SimBackup>, ApiError> {
         Some(Value::Array(days)) => days
             .iter()
             .map(|d| match d.as_str() {
-                Some(d) if DAYS.contains(&d) => Ok(d.to_owned()),
+                Some(d) if EVERY_DAY.contains(&d) => Ok(d.to_owned()),
                 _ => Err(bad(format!("Backup.DayOfWeek {d} is not one of sun..sat"))),
             })
             .collect::<Result<_, _>>()?,

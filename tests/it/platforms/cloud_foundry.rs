@@ -103,7 +103,7 @@ async fn cloud_controller_lifecycle_at_2_15() {
     let p = cloud_controller();
     let id = new_id("cf");
 
-    // Without organization_guid (the spec requires it): 400, nothing created.
+    // Without organization_guid (the OSB spec requires it): 400, nothing created.
     let mut missing = provision(good_parameters());
     missing
         .as_object_mut()

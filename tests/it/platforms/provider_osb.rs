@@ -322,6 +322,10 @@ async fn binding_metadata_is_promised_to_2_17_when_a_lifetime_is_set() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn dedicated_rotation_on_mariadb() {
     dedicated::run("dedicated", |h| async move {
@@ -330,6 +334,10 @@ async fn dedicated_rotation_on_mariadb() {
     .await;
 }
 
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
 #[tokio::test]
 async fn dedicated_rotation_on_postgres() {
     dedicated::run("dedicated", |h| async move {
