@@ -161,11 +161,17 @@ async fn audited(request: Request, next: Next) -> Response {
     let uri = request.uri().clone();
     let request_identity = request.headers().get(REQUEST_IDENTITY).cloned();
     let counters = Arc::new(Counters::default());
+    let started = std::time::Instant::now();
     let response = REQUEST_COUNTERS
         .scope(counters.clone(), next.run(request))
         .await;
-    let calls = counters.snapshot();
-    tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
+    // What the request cost and how long it took, and how much of that was the store's.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let store_ms = counters.waited().as_secs_f64() * 1000.0;
+        let calls = counters.snapshot();
+        tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, store_budget = calls.budget, store_ms, took_ms, "store calls");
+    }
     if method != Method::GET {
         let o = originator.unwrap_or_default();
         // Everything here is the platform's text: clipped, and escaped so that a line break in
