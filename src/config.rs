@@ -54,6 +54,9 @@ pub struct Config {
     /// The local server's timeouts and connection cap (`OSB_HEADER_TIMEOUT_SECS`,
     /// `OSB_BODY_TIMEOUT_SECS`, `OSB_IDLE_TIMEOUT_SECS`, `OSB_MAX_CONNECTIONS`).
     pub server: Limits,
+    /// On Lambda, open the DynamoDB and SAKURA Cloud connections during the cold start
+    /// (`OSB_WARM_UP`, on by default).
+    pub warm_up: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +138,18 @@ fn server_limits(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, Config
         )?,
         max_connections,
     })
+}
+
+/// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`; `default` when unset.
+fn switch(name: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) if truthy(Some(v.to_owned())) => Ok(true),
+        Some("0" | "false" | "FALSE" | "no" | "off") => Ok(false),
+        Some(v) => Err(ConfigError(format!(
+            "{name}={v:?} must be one of 1, true, yes, on, 0, false, no, off"
+        ))),
+    }
 }
 
 fn truthy(value: Option<String>) -> bool {
@@ -342,6 +357,7 @@ impl Config {
             log_json: get("OSB_LOG_FORMAT").as_deref() == Some("json"),
             settings,
             server,
+            warm_up: switch("OSB_WARM_UP", get("OSB_WARM_UP"), true)?,
         })
     }
 }
@@ -414,6 +430,21 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("SAKURACLOUD_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn warm_up_is_on_unless_switched_off_and_nonsense_is_named() {
+        let fake = ("SAKURACLOUD_FAKE_MODE", "1");
+        assert!(config(&[fake]).unwrap().warm_up);
+        for (value, want) in [("0", false), ("off", false), ("yes", true), (" 1 ", true)] {
+            assert_eq!(
+                config(&[fake, ("OSB_WARM_UP", value)]).unwrap().warm_up,
+                want,
+                "{value:?}"
+            );
+        }
+        let err = config(&[fake, ("OSB_WARM_UP", "later")]).unwrap_err();
+        assert!(err.to_string().contains("OSB_WARM_UP"), "{err}");
     }
 
     #[test]
