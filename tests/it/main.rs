@@ -30,7 +30,6 @@ mod hostile_support;
 mod lambda_events;
 mod lambda_scripts;
 mod lambda_secrets;
-mod lambda_warm_up;
 mod logs_audit;
 mod logs_capture;
 mod logs_clipped;
