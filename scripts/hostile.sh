@@ -26,7 +26,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 started=$(date +%s)
 status=0
-HOSTILE_SCALE="$scale" cargo test --locked --test it -- hostile_ logs_ --nocapture --test-threads=2 \
+HOSTILE_SCALE="$scale" cargo test --locked --test it -- hostile:: logs:: --nocapture --test-threads=2 \
     >"$out" 2>&1 || status=$?
 took=$(($(date +%s) - started))
 

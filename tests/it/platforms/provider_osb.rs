@@ -18,8 +18,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Platform, stored_instance};
+use crate::support::dedicated::{self, Kind, MARIADB_KIND, POSTGRES_KIND};
 use crate::support::*;
-use crate::support_dedicated::{self as dedicated, Kind, MARIADB_KIND, POSTGRES_KIND};
 
 fn provider_osb() -> Platform {
     Platform {

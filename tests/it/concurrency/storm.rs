@@ -1,0 +1,176 @@
+//! A provisioning storm at small scale over three broker processes on one DynamoDB table
+//! (moto): hard polling, a SAKURA budget for the whole deployment, and polls that coalesce.
+//! Asserted by counts, not times: SAKURA never above the budget in any second (plus one for the
+//! edge between processes' clocks), at most one read per instance per check interval however
+//! hard the platform polls, and every lifecycle ends right with one create and one delete.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use osb_sacloud::sacloud::simulator::{CREATED, DELETED};
+
+use crate::support::procs::{Cluster, all_at_once};
+use crate::support::*;
+
+const BROKERS: usize = 3;
+const INSTANCES: usize = 6;
+const BUDGET: u64 = 8;
+const POLLERS_PER_INSTANCE: usize = 3;
+
+/// Poll every instance from several clients every 50 ms until each operation has ended;
+/// returns how many polls were made.
+async fn storm(c: &Arc<Cluster>, ids: &[String], want: &str) -> usize {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let tasks = ids
+        .iter()
+        .flat_map(|id| (0..POLLERS_PER_INSTANCE).map(move |p| (id.clone(), p)));
+    let done: Vec<Arc<AtomicBool>> = ids
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(false)))
+        .collect();
+    let handles: Vec<_> = tasks
+        .map(|(id, p)| {
+            let (c, polls) = (c.clone(), polls.clone());
+            let flag = done[ids.iter().position(|i| *i == id).unwrap()].clone();
+            let want = want.to_owned();
+            tokio::spawn(async move {
+                let path = format!("/v2/service_instances/{id}/last_operation");
+                for round in 0..2400 {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let r = c.call_on(p + round, Method::GET, &path, None).await;
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    assert_eq!(r.status, StatusCode::OK, "{id}: {}", r.body);
+                    if r.body["state"] != "in progress" {
+                        assert_eq!(r.body["state"], want.as_str(), "{id}: {}", r.body);
+                        flag.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("{id} never finished");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("poller");
+    }
+    polls.load(Ordering::SeqCst)
+}
+
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs moto, the DynamoDB emulator: run scripts/test.sh"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_over_three_brokers_keeps_one_budget_and_coalesces_polls() {
+    let c = Cluster::start_custom("storm", BROKERS, simulator_config(), |env| {
+        env.insert("SAKURACLOUD_RATE_LIMIT".into(), BUDGET.to_string());
+        env.insert("OSB_CHECK_INTERVAL_SECS".into(), "1".into());
+        env.insert("OSB_ANSWER_WITHIN_SECS".into(), "0.5".into());
+    })
+    .await;
+    let ids: Vec<String> = (0..INSTANCES).map(|_| new_id("storm")).collect();
+    let replies = all_at_once(INSTANCES, |i| {
+        let (c, id) = (c.clone(), ids[i].clone());
+        async move {
+            let path = format!("/v2/service_instances/{id}?accepts_incomplete=true");
+            c.call_on(
+                i,
+                Method::PUT,
+                &path,
+                Some(provision_body(MARIADB, MARIADB_10G)),
+            )
+            .await
+        }
+    })
+    .await;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    }
+    let started = std::time::Instant::now();
+    let polls_up = storm(&c, &ids, "succeeded").await;
+    let reads = c.sim.count("GET /appliance/{id}");
+    let secs = started.elapsed().as_secs() + 1;
+    // However hard the platform polls, SAKURA sees at most one read per instance per second
+    // (plus the reads inside the steps that make a call: apply reads before it writes).
+    assert!(
+        reads <= (INSTANCES as u64) * (secs + 3),
+        "{reads} reads of {INSTANCES} instances in {secs} s"
+    );
+    assert!(
+        (polls_up as u64) > 3 * reads,
+        "most polls answer from the record: {polls_up} polls, {reads} reads"
+    );
+
+    all_at_once(INSTANCES, |i| {
+        let (c, id) = (c.clone(), ids[i].clone());
+        async move {
+            let path = format!(
+                "/v2/service_instances/{id}?accepts_incomplete=true&service_id={MARIADB}&plan_id={MARIADB_10G}"
+            );
+            let r = c.call_on(i, Method::DELETE, &path, None).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        }
+    })
+    .await;
+    storm(&c, &ids, "succeeded").await;
+
+    assert_eq!(
+        c.sim.count(CREATED),
+        INSTANCES as u64,
+        "one create per instance"
+    );
+    assert_eq!(
+        c.sim.count(DELETED),
+        INSTANCES as u64,
+        "one delete per instance"
+    );
+    assert!(c.sim.appliances().is_empty());
+    let busiest = c.sim.per_second().into_values().max().unwrap_or(0);
+    assert!(
+        busiest <= BUDGET + 1,
+        "SAKURA saw {busiest} calls in one second, over the budget of {BUDGET}: {:?}",
+        c.sim.per_second()
+    );
+    println!(
+        "storm: {INSTANCES} instances, {polls_up} polls while provisioning, {reads} reads, busiest second {busiest} calls"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_answers_from_the_record_while_sakura_is_slow() {
+    let mut cfg = simulator_config();
+    cfg.faults.routes.insert(
+        "GET /appliance/{id}".into(),
+        osb_sacloud::sacloud::simulator::RouteFaults {
+            latency_ms: 3000,
+            ..Default::default()
+        },
+    );
+    let h = Harness::start_custom(cfg, |env| {
+        env.insert("OSB_ANSWER_WITHIN_SECS".into(), "0.2".into());
+    })
+    .await;
+    let id = new_id("slow");
+    h.provision(&id, MARIADB, MARIADB_10G).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = h
+        .call(
+            Method::GET,
+            &format!("/v2/service_instances/{id}/last_operation"),
+            None,
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "in progress", "{body}");
+    assert_eq!(h.sim.count("GET /appliance/{id}"), 1, "the read was sent");
+    assert!(
+        waited < Duration::from_millis(2500),
+        "answered before SAKURA did (the read takes 3 s): {waited:?}"
+    );
+}

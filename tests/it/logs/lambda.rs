@@ -1,0 +1,444 @@
+//! No secret reaches the logs on the Lambda path either: the built binary runs in Lambda mode
+//! against a loopback fake of the Lambda Runtime API (what `lambda_http::run` polls: `next`,
+//! `response`, `error`), with `RUST_LOG=trace`, and walks whole lifecycles on both engines
+//! (simulated appliances backed by the real MariaDB and PostgreSQL servers, dedicated and shared
+//! bindings) plus rejected logins. Its stderr, every line at every level, is then searched for
+//! every secret the run handled, in each form it could be printed in.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+
+use crate::hostile::generators::{b64, encode};
+use crate::support::binder::{mariadb_url, postgres_url};
+use crate::support::capture::{Needle, assert_absent};
+use crate::support::logs::loopback_parameters;
+use crate::support::{MARIADB, MARIADB_10G, POSTGRES, POSTGRES_10G, new_id};
+
+const USER: &str = "lambda-broker";
+const PASSWORD: &str = "pwLAMBDA5Gx8Hc2Mb";
+const WRONG_PASSWORD: &str = "wrongLAMBDA3Qs7Yd";
+const INTRUDER: &str = "intruder";
+const TOKEN: &str = "tokLAMBDA4h7Jq2Wz9";
+const TOKEN_SECRET: &str = "secLAMBDA8Kp3Vn6Rt";
+/// 32 printable bytes, so a raw leak shows as text too.
+const RAW_KEY: &[u8; 32] = b"keyLAMBDA-0123456789abcdefghijkl";
+
+/// What the function posted back for one invocation.
+enum Outcome {
+    Response(Value),
+    Error(String),
+}
+
+/// The loopback Runtime API: invocations are queued by the test and handed out on `next`;
+/// answers come back on `response` or `error`.
+struct RuntimeApi {
+    queue: AsyncMutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_error: Mutex<Option<String>>,
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> impl IntoResponse {
+    let Some((id, event)) = api.queue.lock().await.recv().await else {
+        return (StatusCode::GONE, HeaderMap::new(), String::new());
+    };
+    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(60);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", id.clone()),
+        (
+            "lambda-runtime-deadline-ms",
+            deadline.as_millis().to_string(),
+        ),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:osb-test".to_owned(),
+        ),
+        ("lambda-runtime-trace-id", format!("Root=1-00000000-{id}")),
+        ("content-type", "application/json".to_owned()),
+    ] {
+        headers.insert(name, HeaderValue::from_str(&value).unwrap());
+    }
+    (StatusCode::OK, headers, event.to_string())
+}
+
+async fn response(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(id): Path<String>,
+    body: String,
+) -> StatusCode {
+    let outcome = match serde_json::from_str(&body) {
+        Ok(value) => Outcome::Response(value),
+        Err(_) => Outcome::Error(format!("a response that is not JSON: {body}")),
+    };
+    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(outcome);
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn error(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(id): Path<String>,
+    body: String,
+) -> StatusCode {
+    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(Outcome::Error(body));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
+    *api.init_error.lock().unwrap() = Some(body);
+    StatusCode::ACCEPTED
+}
+
+/// The broker binary in Lambda mode, its Runtime API, and its stderr as it is written.
+struct Function {
+    api: Arc<RuntimeApi>,
+    events: mpsc::UnboundedSender<(String, Value)>,
+    child: Child,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    count: u64,
+}
+
+impl Function {
+    async fn start() -> Function {
+        let (events, queue) = mpsc::unbounded_channel();
+        let api = Arc::new(RuntimeApi {
+            queue: AsyncMutex::new(queue),
+            waiting: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        let routes = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, routes).await;
+        });
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_osb-sacloud"));
+        command
+            .env_clear()
+            .envs([
+                ("AWS_LAMBDA_RUNTIME_API", addr.to_string()),
+                ("AWS_LAMBDA_FUNCTION_NAME", "osb-test".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+                ("AWS_REGION", "us-east-1".to_owned()),
+                ("RUST_LOG", "trace".to_owned()),
+                ("SAKURACLOUD_FAKE_MODE", "1".to_owned()),
+                ("SAKURACLOUD_ACCESS_TOKEN", TOKEN.to_owned()),
+                ("SAKURACLOUD_ACCESS_TOKEN_SECRET", TOKEN_SECRET.to_owned()),
+                ("SAKURACLOUD_RATE_LIMIT", "1000".to_owned()),
+                ("OSB_USERNAME", USER.to_owned()),
+                ("OSB_PASSWORD", PASSWORD.to_owned()),
+                ("OSB_ENCRYPTION_KEYS", b64(RAW_KEY)),
+                ("OSB_RETRY_AFTER_SECS", "1".to_owned()),
+                ("SIMULATOR_MARIADB_URL", mariadb_url()),
+                ("SIMULATOR_POSTGRES_URL", postgres_url()),
+                ("SIMULATOR_MIGRATING_MS", "60".to_owned()),
+                ("SIMULATOR_BOOT_MS", "60".to_owned()),
+                ("SIMULATOR_CLEANING_MS", "40".to_owned()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the broker binary starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        Function {
+            api,
+            events,
+            child,
+            stderr,
+            reader: Some(reader),
+            count: 0,
+        }
+    }
+
+    /// Hand one Function URL event to the function and wait for what it posts back.
+    async fn invoke(&mut self, event: Value) -> (u16, Value) {
+        self.count += 1;
+        let id = format!("req-{:04}", self.count);
+        let (tx, rx) = oneshot::channel();
+        self.api.waiting.lock().unwrap().insert(id.clone(), tx);
+        self.events.send((id.clone(), event)).expect("queue open");
+        let outcome = match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => panic!(
+                "no answer to {id} (init error: {:?}); the function's log:\n{}",
+                self.api.init_error.lock().unwrap(),
+                self.log()
+            ),
+        };
+        let posted = match outcome {
+            Outcome::Response(posted) => posted,
+            Outcome::Error(e) => panic!("the function reported an error for {id}: {e}"),
+        };
+        let status = posted["statusCode"].as_u64().expect("statusCode") as u16;
+        let body = match posted["body"].as_str() {
+            None | Some("") => Value::Null,
+            Some(text) => serde_json::from_str(text).expect("a JSON body"),
+        };
+        (status, body)
+    }
+
+    /// Invoke as the platform does, with `password`; check the status.
+    async fn call(
+        &mut self,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        password: &str,
+        want: u16,
+    ) -> Value {
+        self.call_as(USER, password, method, target, body, want)
+            .await
+    }
+
+    async fn call_as(
+        &mut self,
+        user: &str,
+        password: &str,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
+        let authorization = format!("Basic {}", b64(format!("{user}:{password}").as_bytes()));
+        let event = function_url_event(method, target, &authorization, body);
+        let (status, answer) = self.invoke(event).await;
+        assert_eq!(status, want, "{method} {target}: {answer}");
+        answer
+    }
+
+    async fn poll(&mut self, id: &str) -> Value {
+        let target = format!("/v2/service_instances/{id}/last_operation");
+        for _ in 0..500 {
+            let body = self.call("GET", &target, None, PASSWORD, 200).await;
+            if body["state"] != "in progress" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("operation on {id} never finished");
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Stop the process and return everything it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Function URL (HTTP API v2 payload) event, as Lambda hands it to the runtime.
+fn function_url_event(
+    method: &str,
+    target: &str,
+    authorization: &str,
+    body: Option<Value>,
+) -> Value {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+            "user-agent": "osb-platform/1.0",
+            "x-forwarded-proto": "https",
+            "x-broker-api-version": "2.17",
+            "x-broker-api-request-identity": "lambda-log-test",
+            "x-broker-api-originating-identity":
+                format!("kubernetes {}", b64(br#"{"username":"alice-auditor","uid":"42"}"#)),
+            "authorization": authorization,
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefghijklmnopqrstuvwxyz012345",
+            "domainName": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefghijklmnopqrstuvwxyz012345",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.10",
+                "userAgent": "osb-platform/1.0"
+            },
+            "requestId": "0b5e6f0c-1d2a-4c3b-8e9f-000000000001",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "25/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1795597200001u64
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        event["headers"]["content-type"] = json!("application/json");
+        event["body"] = json!(body.to_string());
+    }
+    event
+}
+
+/// The password of a credentials answer, as handed out and percent-encoded.
+fn handed_out(what: &str, answer: &Value) -> Vec<Needle> {
+    let password = answer["credentials"]["password"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no password in {answer}"));
+    vec![
+        Needle::new(what, password),
+        Needle::new(format!("{what} (encoded)"), encode(password)),
+    ]
+}
+
+/// Provision on loopback, bind dedicated and shared, read both, unbind, deprovision.
+async fn lifecycle(f: &mut Function, service: &str, plan: &str) -> Vec<Needle> {
+    let id = new_id("lambdalog");
+    let instance = format!("/v2/service_instances/{id}");
+    let provision = json!({
+        "service_id": service, "plan_id": plan,
+        "organization_guid": "org", "space_guid": "space",
+        "parameters": loopback_parameters(),
+    });
+    let async_target = format!("{instance}?accepts_incomplete=true");
+    f.call("PUT", &async_target, Some(provision), PASSWORD, 202)
+        .await;
+    assert_eq!(f.poll(&id).await["state"], "succeeded");
+
+    let mut needles = Vec::new();
+    let [dedicated, shared] = [new_id("lded"), new_id("lsh")];
+    for (binding, mode) in [(&dedicated, "dedicated"), (&shared, "shared")] {
+        let target = format!("{instance}/service_bindings/{binding}");
+        let body = json!({"service_id": service, "plan_id": plan, "parameters": {"mode": mode}});
+        let made = f.call("PUT", &target, Some(body), PASSWORD, 201).await;
+        needles.extend(handed_out(&format!("{mode} binding password"), &made));
+        let read = f.call("GET", &target, None, PASSWORD, 200).await;
+        assert_eq!(read["credentials"], made["credentials"]);
+    }
+    let ids = format!("service_id={service}&plan_id={plan}");
+    for binding in [&dedicated, &shared] {
+        let target = format!("{instance}/service_bindings/{binding}?{ids}");
+        f.call("DELETE", &target, None, PASSWORD, 200).await;
+    }
+    let target = format!("{instance}?accepts_incomplete=true&{ids}");
+    f.call("DELETE", &target, None, PASSWORD, 202).await;
+    assert_eq!(f.poll(&id).await["state"], "succeeded");
+    needles
+}
+
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs MariaDB and PostgreSQL on 127.0.0.1: run scripts/test.sh"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_lambda_logs_at_trace() {
+    let mut f = Function::start().await;
+    f.call("GET", "/v2/catalog", None, PASSWORD, 200).await;
+    f.call("GET", "/v2/catalog", None, WRONG_PASSWORD, 401)
+        .await;
+    f.call_as(INTRUDER, PASSWORD, "GET", "/v2/catalog", None, 401)
+        .await;
+    let mut needles = lifecycle(&mut f, MARIADB, MARIADB_10G).await;
+    needles.extend(lifecycle(&mut f, POSTGRES, POSTGRES_10G).await);
+    let logs = f.stop();
+
+    for line in [
+        "cold start done",
+        "osb request",
+        "alice-auditor",
+        "rejected: bad or missing credentials",
+        "dedicated binding created",
+        "\"level\":\"TRACE\"",
+    ] {
+        assert!(logs.contains(line), "the log misses {line:?}:\n{logs}");
+    }
+    let hex: String = RAW_KEY.iter().map(|b| format!("{b:02x}")).collect();
+    needles.extend([
+        Needle::new("broker password", PASSWORD),
+        Needle::new(
+            "broker basic auth",
+            b64(format!("{USER}:{PASSWORD}").as_bytes()),
+        ),
+        Needle::new("wrong password", WRONG_PASSWORD),
+        Needle::new(
+            "wrong basic auth",
+            b64(format!("{USER}:{WRONG_PASSWORD}").as_bytes()),
+        ),
+        Needle::new(
+            "intruder basic auth",
+            b64(format!("{INTRUDER}:{PASSWORD}").as_bytes()),
+        ),
+        Needle::new("SAKURA access token", TOKEN),
+        Needle::new("SAKURA access token secret", TOKEN_SECRET),
+        Needle::new(
+            "SAKURA basic auth",
+            b64(format!("{TOKEN}:{TOKEN_SECRET}").as_bytes()),
+        ),
+        Needle::new("encryption key (base64)", b64(RAW_KEY)),
+        Needle::new(
+            "encryption key (raw)",
+            String::from_utf8_lossy(RAW_KEY).into_owned(),
+        ),
+        Needle::new("encryption key (hex)", hex),
+    ]);
+    assert_absent("the Lambda log", &logs, &needles);
+    assert!(
+        !logs.contains("raw JSON event received from Lambda"),
+        "the runtime logged a raw event"
+    );
+    eprintln!(
+        "searched {} bytes of Lambda logs ({} lines) for {} secrets",
+        logs.len(),
+        logs.lines().count(),
+        needles.len()
+    );
+}
