@@ -25,11 +25,17 @@ use crate::store::memory::MemoryStore;
 /// How long a SAKURA request may wait for the next slot of a used-up budget.
 const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The longest [`App::warm_up`] waits for its connections: well inside Lambda's 10 s init, and
+/// past a TLS handshake on the smallest Lambda size.
+const WARM_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A built broker and what came up with it.
 pub struct App {
     pub router: Router,
     pub broker: Arc<Broker>,
     pub sakura: Client,
+    /// The store, as the broker uses it (its calls counted).
+    pub store: Arc<dyn Store>,
     /// Store calls over the life of the process.
     pub store_calls: Arc<Counters>,
     /// The in-process simulator (fake mode only).
@@ -147,7 +153,7 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         config.settings.networks.is_some(),
     ));
     let broker = Arc::new(Broker::new(
-        counting,
+        counting.clone(),
         sakura.clone(),
         catalog,
         keyring,
@@ -164,6 +170,7 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         router,
         broker,
         sakura,
+        store: counting,
         store_calls,
         #[cfg(feature = "simulator")]
         simulator,
@@ -172,6 +179,53 @@ pub async fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         generated_password,
         ephemeral_key,
     })
+}
+
+impl App {
+    /// Open the connections the first request will use, both at once: the store's (one
+    /// `GetItem` on DynamoDB; nothing for a store in this process) and, when `sakura`, SAKURA
+    /// Cloud's (one find in `zone`, counted against the budget). A Lambda calls this during its
+    /// cold start, so its first invocation does not pay for the DNS lookup, the TCP connect and
+    /// the TLS handshake. Failures and timeouts are logged, never fatal: the first request then
+    /// connects as it would have.
+    pub async fn warm_up(&self, zone: &str, sakura: bool) {
+        let store = timed(WARM_UP_WITHIN, self.store.warm_up());
+        let sakura = async {
+            if sakura {
+                Some(timed(WARM_UP_WITHIN, self.sakura.warm_up(zone)).await)
+            } else {
+                None
+            }
+        };
+        let ((store_ms, store), sakura) = tokio::join!(store, sakura);
+        if let Err(e) = &store {
+            tracing::warn!(error = %e, "warming up the store connection failed; the first request will connect");
+        }
+        if let Some((_, Err(e))) = &sakura {
+            tracing::warn!(error = %e, "warming up the SAKURA Cloud connection failed; the first request will connect");
+        }
+        tracing::info!(
+            store = self.store.kind(),
+            store_ms,
+            store_ok = store.is_ok(),
+            sakura_ms = sakura.as_ref().map(|(ms, _)| *ms),
+            sakura_ok = sakura.as_ref().map(|(_, r)| r.is_ok()),
+            "connections warmed up"
+        );
+    }
+}
+
+/// `fut` within `limit`, and how long it took in milliseconds; a timeout is an error.
+async fn timed<T, E: std::fmt::Display>(
+    limit: std::time::Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> (u64, Result<T, String>) {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {limit:?}")),
+    };
+    (started.elapsed().as_millis() as u64, result)
 }
 
 /// Fake mode: the simulator on a loopback port, accepting the configured token.

@@ -52,6 +52,9 @@ pub struct Config {
     /// The local server's timeouts and connection cap (`OSB_HEADER_TIMEOUT_SECS`,
     /// `OSB_BODY_TIMEOUT_SECS`, `OSB_IDLE_TIMEOUT_SECS`, `OSB_MAX_CONNECTIONS`).
     pub server: Limits,
+    /// On Lambda, open the DynamoDB and SAKURA Cloud connections during the cold start
+    /// (`OSB_WARM_UP`, on by default).
+    pub warm_up: bool,
 }
 
 /// A configuration the broker refuses to start with. Messages name the variable to fix.
@@ -207,6 +210,19 @@ impl Defaults {
             retry_after_secs: 2,
             loopback_databases_only: true,
         }
+    }
+}
+
+/// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`; `default` when unset.
+fn switch(name: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) if truthy(Some(v.to_owned())) => Ok(true),
+        Some("0" | "false" | "FALSE" | "no" | "off") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid {
+            name,
+            value: v.to_owned(),
+        }),
     }
 }
 
@@ -427,6 +443,7 @@ impl Config {
             encryption_keys,
             settings,
             server,
+            warm_up: switch("OSB_WARM_UP", get("OSB_WARM_UP"), true)?,
         })
     }
 }
@@ -564,6 +581,21 @@ mod tests {
             r#"configuration: SAKURACLOUD_ZONE="xx1a" is not one of the zones in OSB_ZONES (is1a, tk1a)"#
         );
         assert!(matches!(config(&[]), Err(ConfigError::NoBrokerCredentials)));
+    }
+
+    #[test]
+    fn warm_up_is_on_unless_switched_off_and_nonsense_is_named() {
+        let fake = ("SAKURACLOUD_FAKE_MODE", "1");
+        assert!(config(&[fake]).unwrap().warm_up);
+        for (value, want) in [("0", false), ("off", false), ("yes", true), (" 1 ", true)] {
+            assert_eq!(
+                config(&[fake, ("OSB_WARM_UP", value)]).unwrap().warm_up,
+                want,
+                "{value:?}"
+            );
+        }
+        let err = config(&[fake, ("OSB_WARM_UP", "later")]).unwrap_err();
+        assert!(err.to_string().contains("OSB_WARM_UP"), "{err}");
     }
 
     #[test]

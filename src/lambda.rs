@@ -2,8 +2,10 @@
 //! done once outside the handler, the per-invocation log span, and the hand-over of the same
 //! router the local server uses to `lambda_http`.
 //!
-//! Cold start makes no network call but the one `GetSecretValue` (when `OSB_SECRET_ARN` is set):
-//! the DynamoDB and SAKURA Cloud clients are only built, and connect on the first request.
+//! Cold start makes few network calls: the one `GetSecretValue` (when `OSB_SECRET_ARN` is set),
+//! then, at once, one `GetItem` on DynamoDB and one find on SAKURA Cloud (not in fake mode) that
+//! open the connections the first request will reuse ([`App::warm_up`], `OSB_WARM_UP`), so
+//! the first platform request does not wait for the TLS handshakes.
 
 use std::time::Instant;
 
@@ -80,6 +82,9 @@ pub async fn init(env: impl Fn(&str) -> Option<String>) -> Result<App, LambdaErr
     let config = config(env).await?;
     let mut app = app::build(&config).await?;
     app.router = handler(app.router);
+    if config.warm_up {
+        app.warm_up(&config.zone, !config.fake_mode).await;
+    }
     tracing::info!(store = ?config.store, fake_mode = config.fake_mode, "broker ready for Lambda invocations");
     Ok(app)
 }

@@ -159,8 +159,15 @@ async fn audited(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
     let request_identity = request.headers().get(REQUEST_IDENTITY).cloned();
-    let (response, calls) = crate::broker::counting_store_calls(next.run(request)).await;
-    tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, "store calls");
+    let started = std::time::Instant::now();
+    let (response, calls, store_wait) =
+        crate::broker::counting_store_calls(next.run(request)).await;
+    // What the request cost and how long it took, and how much of that was the store's.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let store_ms = store_wait.as_secs_f64() * 1000.0;
+        tracing::debug!(%method, path = %Clipped(uri.path()), store_reads = calls.reads, store_queries = calls.queries, store_writes = calls.writes, store_budget = calls.budget, store_ms, took_ms, "store calls");
+    }
     if method != Method::GET {
         let o = originator.unwrap_or_default();
         // Everything here is the platform's text: clipped, and escaped so that a line break in

@@ -313,11 +313,13 @@ pub type StoreCalls = crate::store::counting::Counts;
 
 /// Run `request` (the handling of one OSB request), counting the store calls it makes, those of
 /// steps it hands to a task of their own included, for the API layer to log.
-pub async fn counting_store_calls<F: std::future::Future>(request: F) -> (F::Output, StoreCalls) {
+pub async fn counting_store_calls<F: std::future::Future>(
+    request: F,
+) -> (F::Output, StoreCalls, std::time::Duration) {
     use crate::store::counting::{Counters, REQUEST_COUNTERS};
     let counters = Arc::new(Counters::default());
     let output = REQUEST_COUNTERS.scope(counters.clone(), request).await;
-    (output, counters.snapshot())
+    (output, counters.snapshot(), counters.waited())
 }
 
 /// A random operation token or password-safe string of `len` alphanumeric characters.

@@ -207,6 +207,25 @@ impl Client {
         self.inner.calls.load(Ordering::Relaxed)
     }
 
+    /// Build the connection pool and open a connection (TCP, and TLS for an `https://` root)
+    /// with the cheapest authenticated read: the first database appliance of `zone`
+    /// (`GET /appliance?{"Count":1,"From":0,"Filter":{"Class":"database"}}`), whose answer is
+    /// not looked at. It is a SAKURA request like any other: the budget counts it, and may hold
+    /// it back ([`Error::Throttled`]). Not retried: a Lambda's cold start must not wait.
+    pub async fn warm_up(&self, zone: &str) -> Result<(), Error> {
+        const FIRST_DATABASE: &str = r#"{"Count":1,"From":0,"Filter":{"Class":"database"}}"#;
+        self.call(
+            Method::GET,
+            zone,
+            "/appliance",
+            Some(FIRST_DATABASE),
+            None,
+            Retry::Never,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Call and parse a JSON answer; an empty success body parses as `{}`.
     pub(crate) async fn call_json<T: DeserializeOwned>(
         &self,

@@ -1,8 +1,10 @@
 //! Counts store calls, in total and per OSB request, so tests and benchmarks can assert what a
-//! request costs (one consistent read per idle poll, one read plus one write per transition).
+//! request costs (one consistent read per idle poll, one read plus one write per transition),
+//! and times them, so a benchmark can tell the store's share of an answer from the broker's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -16,6 +18,8 @@ pub struct Counters {
     pub writes: AtomicU64,
     /// Uses of the shared SAKURA Cloud budget ([`Store::count_up`]).
     pub budget: AtomicU64,
+    /// Time spent waiting for the store in all of the above, in microseconds.
+    pub waited_us: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -41,6 +45,11 @@ impl Counters {
             writes: self.writes.load(Ordering::Relaxed),
             budget: self.budget.load(Ordering::Relaxed),
         }
+    }
+
+    /// Time spent waiting for the store so far (calls that overlap count each).
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }
 }
 
@@ -68,6 +77,21 @@ fn bump(pick: impl Fn(&Counters) -> &AtomicU64, total: &Counters) {
     let _ = REQUEST_COUNTERS.try_with(|c| pick(c).fetch_add(1, Ordering::Relaxed));
 }
 
+/// Count one call picked by `pick` and add the time `call` takes to the waited time.
+async fn timed<T>(
+    pick: impl Fn(&Counters) -> &AtomicU64,
+    total: &Counters,
+    call: impl std::future::Future<Output = T>,
+) -> T {
+    bump(pick, total);
+    let started = Instant::now();
+    let out = call.await;
+    let us = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+    total.waited_us.fetch_add(us, Ordering::Relaxed);
+    let _ = REQUEST_COUNTERS.try_with(|c| c.waited_us.fetch_add(us, Ordering::Relaxed));
+    out
+}
+
 /// Wraps any store and counts every call made through it.
 pub struct CountingStore {
     inner: Arc<dyn Store>,
@@ -91,26 +115,31 @@ impl CountingStore {
 #[async_trait]
 impl Store for CountingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
-        bump(|c| &c.reads, &self.total);
-        self.inner.get(key).await
+        timed(|c| &c.reads, &self.total, self.inner.get(key)).await
     }
 
     async fn query(&self, pk: &str) -> Result<Vec<Item>> {
-        bump(|c| &c.queries, &self.total);
-        self.inner.query(pk).await
+        timed(|c| &c.queries, &self.total, self.inner.query(pk)).await
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<()> {
-        bump(|c| &c.writes, &self.total);
-        self.inner.write(ops).await
+        timed(|c| &c.writes, &self.total, self.inner.write(ops)).await
     }
 
     async fn count_up(&self, key: &Key, limit: u64, expires_at: i64) -> Result<bool> {
-        bump(|c| &c.budget, &self.total);
-        self.inner.count_up(key, limit, expires_at).await
+        timed(
+            |c| &c.budget,
+            &self.total,
+            self.inner.count_up(key, limit, expires_at),
+        )
+        .await
     }
 
     fn kind(&self) -> &'static str {
         self.inner.kind()
+    }
+
+    async fn warm_up(&self) -> Result<()> {
+        timed(|c| &c.reads, &self.total, self.inner.warm_up()).await
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! API calls per store method (before SDK retries of throttling / 5xx, at most 3 attempts):
 //! `get` 1 `GetItem`; `query` 1 `Query` per 1 MB page; `write` of one Put or Delete 1 `PutItem` /
-//! `DeleteItem`, of a lone Check 1 `GetItem`, of 2..=100 ops 1 `TransactWriteItems`.
+//! `DeleteItem`, of a lone Check 1 `GetItem`, of 2..=100 ops 1 `TransactWriteItems`; `warm_up` 1 `GetItem`.
 //!
 //! A failed condition is [`Error::Conflict`] and is never retried here: the caller re-reads. A
 //! retried attempt whose first try did land may also report a conflict; re-reading then shows the
@@ -302,5 +302,22 @@ impl Store for DynamoStore {
 
     fn kind(&self) -> &'static str {
         "dynamodb"
+    }
+
+    /// One eventually consistent `GetItem` of a key no record has (records live under
+    /// `instance#…` and `budget`): it resolves the credentials and the endpoint and opens the
+    /// pooled connection (TLS to DynamoDB) for the first request to reuse.
+    async fn warm_up(&self) -> Result<()> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&Key {
+                pk: "warm-up".into(),
+                sk: "warm-up".into(),
+            })))
+            .send()
+            .await
+            .map_err(|e| self.fail("GetItem", e))?;
+        Ok(())
     }
 }

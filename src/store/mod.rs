@@ -109,6 +109,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs ("memory", "file", "dynamodb").
     fn kind(&self) -> &'static str;
+
+    /// Open the connection the next call will use, with one cheap read whose answer is not
+    /// looked at (a Lambda does this during its cold start). Nothing to open for a store in
+    /// this process.
+    async fn warm_up(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Counters of [`Store::count_up`] kept in the process, for the backends without a shared one.

@@ -5,3 +5,4 @@ mod deploy_pipeline;
 mod events;
 mod scripts;
 mod secrets;
+mod warm_up;
