@@ -157,3 +157,71 @@ pub async fn binding_last_operation(
         broker.settings().retry_after,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> BindingView {
+        BindingView {
+            credentials: json!({"uri": "mysql://u:p@h:3306/db"}),
+            parameters: json!({"mode": "shared"}),
+            created_at: 1_767_225_600, // 2026-01-01T00:00:00Z
+        }
+    }
+
+    const V15: ApiVersion = ApiVersion {
+        major: 2,
+        minor: 15,
+    };
+
+    #[test]
+    fn the_body_carries_parameters_only_when_asked() {
+        let plain = binding_body(&view(), V15, None, false);
+        assert_eq!(
+            plain,
+            json!({"credentials": {"uri": "mysql://u:p@h:3306/db"}})
+        );
+        let fetched = binding_body(&view(), V15, None, true);
+        assert_eq!(fetched["parameters"], json!({"mode": "shared"}));
+    }
+
+    #[test]
+    fn metadata_only_for_2_17_platforms_and_a_lifetime() {
+        let day = 86_400;
+        assert!(
+            binding_body(&view(), V15, Some(day), false)
+                .get("metadata")
+                .is_none()
+        );
+        assert!(
+            binding_body(&view(), ApiVersion::LATEST, None, false)
+                .get("metadata")
+                .is_none()
+        );
+        let body = binding_body(&view(), ApiVersion::LATEST, Some(day), false);
+        assert_eq!(
+            body["metadata"],
+            json!({"expires_at": "2026-01-02T00:00:00Z", "renew_before": "2026-01-01T19:12:00Z"})
+        );
+    }
+
+    #[test]
+    fn both_ids_are_checked() {
+        assert!(check_ids("i-1", "b-1").is_ok());
+        for (instance, binding) in [
+            ("", "b-1"),
+            ("i-1", ""),
+            (".", "b-1"),
+            ("i-1", "b/1"),
+            ("i\u{7}", "b-1"),
+        ] {
+            let err = check_ids(instance, binding).unwrap_err();
+            assert_eq!(
+                err.status,
+                StatusCode::BAD_REQUEST,
+                "{instance:?} {binding:?}"
+            );
+        }
+    }
+}

@@ -253,4 +253,59 @@ mod tests {
             json!({"state": "failed", "description": "settings refused"})
         );
     }
+
+    #[tokio::test]
+    async fn retry_after_says_the_check_interval() {
+        let last = LastOperation {
+            state: crate::broker::OpState::InProgress,
+            description: "creating".into(),
+            instance_usable: None,
+            update_repeatable: None,
+        };
+        let response = last_operation_response(&last, ApiVersion::LATEST, 7);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(
+            body_of(&last, 17).await,
+            json!({"state": "in progress", "description": "creating"}),
+            "fields the broker does not know are left out, never null"
+        );
+    }
+
+    #[test]
+    fn only_a_maintenance_info_version_is_out_of_step() {
+        for fine in [
+            None,
+            Some(json!({})),
+            Some(json!({"version": null})),
+            Some(json!({"description": "x"})),
+            Some(json!("not an object")),
+        ] {
+            assert!(check_maintenance_info(&fine).is_ok(), "{fine:?}");
+        }
+        let err = check_maintenance_info(&Some(json!({"version": "1.0.0"}))).unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "MaintenanceInfoConflict")
+        );
+    }
+
+    #[test]
+    fn an_unknown_instance_is_gone_before_2_16_and_not_found_after() {
+        let at = |minor| ApiVersion { major: 2, minor };
+        let unknown = || crate::broker::Error::NotFound("no such instance".into());
+        assert_eq!(
+            unknown_is_gone_before_2_16(unknown(), at(15)).status,
+            StatusCode::GONE
+        );
+        assert_eq!(
+            unknown_is_gone_before_2_16(unknown(), at(16)).status,
+            StatusCode::NOT_FOUND
+        );
+        let other = crate::broker::Error::Conflict("busy".into());
+        assert_eq!(
+            unknown_is_gone_before_2_16(other, at(13)).status,
+            ApiError::from(crate::broker::Error::Conflict("busy".into())).status,
+            "other errors map as everywhere else"
+        );
+    }
 }

@@ -188,3 +188,108 @@ async fn audited(request: Request, next: Next) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        headers
+    }
+
+    fn basic(pair: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    #[test]
+    fn basic_auth_accepts_only_the_exact_pair() {
+        let auth = BasicAuth::new("broker", &Secret::from("pa:ss word"));
+        assert!(auth.accepts(&with_authorization(&basic("broker:pa:ss word"))));
+        // The scheme is case-insensitive, and spaces may follow it.
+        let encoded = base64::engine::general_purpose::STANDARD.encode("broker:pa:ss word");
+        assert!(auth.accepts(&with_authorization(&format!("bAsIc   {encoded}"))));
+        for wrong in [
+            basic("broker:pa:ss wor"),
+            basic("broker:pa:ss word "),
+            basic("Broker:pa:ss word"),
+            // The same bytes split elsewhere: the user name's length is part of the digest.
+            basic("broke:rpa:ss word"),
+            basic("brokerpa:ss word"),
+            basic("broker"),
+            format!("Bearer {encoded}"),
+            "Basic".to_owned(),
+            "Basic !!!not base64".to_owned(),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, b':', b'x'])
+            ),
+        ] {
+            assert!(!auth.accepts(&with_authorization(&wrong)), "{wrong:?}");
+        }
+        assert!(!auth.accepts(&HeaderMap::new()), "no header");
+    }
+
+    #[test]
+    fn the_digest_keeps_user_and_password_apart() {
+        assert_ne!(digest_of("ab", "c"), digest_of("a", "bc"));
+        assert_eq!(digest_of("a", "bc"), digest_of("a", "bc"));
+    }
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let auth = BasicAuth::new("broker", &Secret::from("hunter2-password"));
+        let shown = format!("{auth:?}");
+        assert_eq!(shown, "BasicAuth(***)");
+    }
+
+    fn originator(value: &str) -> Option<Originator> {
+        decode_originator(&HeaderValue::from_str(value).unwrap())
+    }
+
+    fn encoded(json: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    #[test]
+    fn the_originating_identity_names_platform_and_user() {
+        let cf = originator(&format!("cloudfoundry {}", encoded(r#"{"user_id":"u-1"}"#))).unwrap();
+        assert_eq!(
+            (cf.platform.as_str(), cf.user.as_str()),
+            ("cloudfoundry", "u-1")
+        );
+        let k8s = originator(&format!(
+            " kubernetes {} ",
+            encoded(r#"{"username":"alice","uid":"9"}"#)
+        ))
+        .unwrap();
+        assert_eq!(
+            (k8s.platform.as_str(), k8s.user.as_str()),
+            ("kubernetes", "alice")
+        );
+        let anonymous = originator(&format!("korifi {}", encoded(r#"{"groups":[]}"#))).unwrap();
+        assert_eq!(
+            anonymous.user, "",
+            "a value without a user is still well-formed"
+        );
+    }
+
+    #[test]
+    fn a_malformed_originating_identity_is_refused() {
+        for value in [
+            "cloudfoundry".to_owned(),
+            "cloudfoundry !!!".to_owned(),
+            format!("cloudfoundry {}", encoded("not json")),
+            String::new(),
+        ] {
+            assert!(originator(&value).is_none(), "{value:?}");
+        }
+    }
+}

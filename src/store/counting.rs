@@ -143,3 +143,89 @@ impl Store for CountingStore {
         timed(|c| &c.reads, &self.total, self.inner.warm_up()).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Cond;
+    use crate::store::memory::MemoryStore;
+
+    fn item(id: &str) -> Item {
+        Item {
+            key: Key::instance(id),
+            version: 1,
+            expires_at: None,
+            data: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_counted_by_kind_in_total_and_for_its_request() {
+        let store = CountingStore::new(Arc::new(MemoryStore::new()));
+        let request = Arc::new(Counters::default());
+        REQUEST_COUNTERS
+            .scope(request.clone(), async {
+                store
+                    .write(vec![WriteOp::Put {
+                        item: item("i-1"),
+                        cond: Cond::Absent,
+                    }])
+                    .await
+                    .unwrap();
+                store.get(&Key::instance("i-1")).await.unwrap();
+                store.get(&Key::instance("i-2")).await.unwrap();
+                store.query("instance#i-1").await.unwrap();
+                let budget = Key {
+                    pk: "budget".into(),
+                    sk: "slot".into(),
+                };
+                store
+                    .count_up(&budget, 1, crate::store::now_unix() + 60)
+                    .await
+                    .unwrap();
+            })
+            .await;
+        let want = Counts {
+            reads: 2,
+            queries: 1,
+            writes: 1,
+            budget: 1,
+        };
+        assert_eq!(request.snapshot(), want);
+        assert_eq!(store.totals().snapshot(), want);
+        assert_eq!(want.total(), 4, "budget uses are not store reads or writes");
+
+        // Outside any request only the process totals move.
+        store.get(&Key::instance("i-1")).await.unwrap();
+        assert_eq!(request.snapshot().reads, 2);
+        assert_eq!(store.totals().snapshot().reads, 3);
+    }
+
+    #[tokio::test]
+    async fn work_handed_to_a_task_counts_for_the_request_that_spawned_it() {
+        let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+        let request = Arc::new(Counters::default());
+        let s = store.clone();
+        REQUEST_COUNTERS
+            .scope(request.clone(), async move {
+                let counted = tokio::spawn(for_this_request(async move {
+                    s.get(&Key::instance("i-1")).await.unwrap();
+                }));
+                counted.await.unwrap();
+            })
+            .await;
+        assert_eq!(request.snapshot().reads, 1);
+
+        // Without the wrapper a spawned task is outside the request.
+        let s = store.clone();
+        REQUEST_COUNTERS
+            .scope(request.clone(), async move {
+                tokio::spawn(async move { s.get(&Key::instance("i-1")).await.unwrap() })
+                    .await
+                    .unwrap();
+            })
+            .await;
+        assert_eq!(request.snapshot().reads, 1);
+        assert_eq!(store.totals().snapshot().reads, 2);
+    }
+}

@@ -161,3 +161,62 @@ pub fn now_ms() -> i64 {
 pub fn is_expired(expires_at: Option<i64>, now: i64) -> bool {
     matches!(expires_at, Some(t) if t <= now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_and_its_bindings_share_one_partition() {
+        let instance = Key::instance("i-1");
+        let binding = Key::binding("i-1", "b-1");
+        assert_eq!(instance.pk, Key::instance_partition("i-1"));
+        assert_eq!(binding.pk, Key::instance_partition("i-1"));
+        assert_eq!(instance.sk, "meta");
+        assert_eq!(binding.sk, "binding#b-1");
+        assert_ne!(Key::instance("i-1").pk, Key::instance("i-10").pk);
+    }
+
+    #[test]
+    fn a_tombstone_expires_at_its_second_not_before() {
+        assert!(!is_expired(None, i64::MAX));
+        assert!(!is_expired(Some(100), 99));
+        assert!(is_expired(Some(100), 100));
+        assert!(is_expired(Some(100), 101));
+    }
+
+    #[test]
+    fn local_counters_stop_at_the_limit_and_forget_expired_slots() {
+        let counters = LocalCounters::default();
+        let later = now_unix() + 60;
+        let slot = Key {
+            pk: "budget".into(),
+            sk: "slot#1".into(),
+        };
+        let other = Key {
+            pk: "budget".into(),
+            sk: "slot#2".into(),
+        };
+        let taken: Vec<bool> = (0..4)
+            .map(|_| counters.count_up(&slot, 3, later).unwrap())
+            .collect();
+        assert_eq!(taken, [true, true, true, false]);
+        assert!(
+            counters.count_up(&other, 3, later).unwrap(),
+            "slots count apart"
+        );
+        // A raised limit (an effect may use the reserve) counts on from the same total.
+        assert!(counters.count_up(&slot, 4, later).unwrap());
+        assert!(!counters.count_up(&slot, 4, later).unwrap());
+
+        let past = Key {
+            pk: "budget".into(),
+            sk: "slot#0".into(),
+        };
+        assert!(counters.count_up(&past, 1, now_unix() - 1).unwrap());
+        assert!(
+            counters.count_up(&past, 1, now_unix() - 1).unwrap(),
+            "an expired counter starts again from zero"
+        );
+    }
+}

@@ -108,3 +108,80 @@ pub(super) fn parse_item(table: &str, attrs: &Attrs) -> Result<Item> {
         data: s(DATA)?.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(expires_at: Option<i64>) -> Item {
+        Item {
+            key: Key::binding("i-1", "b-1"),
+            version: 7,
+            expires_at,
+            data: r#"{"state":"ok"}"#.into(),
+        }
+    }
+
+    #[test]
+    fn an_item_reads_back_as_it_was_written() {
+        for expires_at in [None, Some(1_900_000_000)] {
+            let attrs = item_attrs(item(expires_at));
+            assert_eq!(parse_item("t", &attrs).unwrap(), item(expires_at));
+            assert_eq!(attrs.contains_key(EXPIRES_AT), expires_at.is_some());
+        }
+        let key = key_attrs(&Key::binding("i-1", "b-1"));
+        assert_eq!(key.len(), 2);
+        assert_eq!(key[PK], AttributeValue::S("instance#i-1".into()));
+        assert_eq!(key[SK], AttributeValue::S("binding#b-1".into()));
+    }
+
+    #[test]
+    fn a_damaged_item_names_the_attribute_never_its_value() {
+        let good = item_attrs(item(Some(5)));
+        let cases: [(&str, Option<AttributeValue>); 5] = [
+            (DATA, None),
+            (DATA, Some(AttributeValue::N("1".into()))),
+            (VERSION, Some(AttributeValue::S("secret-looking-7".into()))),
+            (
+                EXPIRES_AT,
+                Some(AttributeValue::S("secret-looking-5".into())),
+            ),
+            (PK, None),
+        ];
+        for (name, value) in cases {
+            let mut attrs = good.clone();
+            match value {
+                Some(v) => attrs.insert(name.to_owned(), v),
+                None => attrs.remove(name),
+            };
+            let err = parse_item("osb-table", &attrs).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+            assert!(err.contains("osb-table"), "{err}");
+            assert!(!err.contains("secret-looking"), "{err}");
+        }
+    }
+
+    #[test]
+    fn conditions_treat_expired_tombstones_as_absent() {
+        let absent = condition(Cond::Absent, 42);
+        assert_eq!(absent.expr, "attribute_not_exists(#pk) OR #exp <= :now");
+        assert_eq!(absent.names["#pk"], PK);
+        assert_eq!(absent.names["#exp"], EXPIRES_AT);
+        assert_eq!(absent.values[":now"], AttributeValue::N("42".into()));
+
+        let version = condition(Cond::Version(3), 42);
+        assert!(version.expr.starts_with("#ver = :ver"));
+        assert!(version.expr.contains("#exp > :now"));
+        assert_eq!(version.names["#ver"], VERSION);
+        assert_eq!(version.values[":ver"], AttributeValue::N("3".into()));
+        // Every placeholder the expression uses is bound, and nothing else.
+        for c in [absent, version] {
+            for name in c.names.keys() {
+                assert!(c.expr.contains(name.as_str()), "{name} in {}", c.expr);
+            }
+            for value in c.values.keys() {
+                assert!(c.expr.contains(value.as_str()), "{value} in {}", c.expr);
+            }
+        }
+    }
+}
