@@ -5,24 +5,18 @@
 //! sent through them. So what init did is seen from outside the process, as Lambda's neighbours
 //! would see it.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
 use crate::support::moto;
+use crate::support::runtime_api::{Outcome, RuntimeApi};
 use crate::support::simulator_config;
 use osb_sacloud::sacloud::simulator::Simulator;
 
@@ -109,72 +103,9 @@ async fn relay(client: TcpStream, server: TcpStream, ops: Arc<Mutex<Vec<String>>
     tokio::join!(upstream, downstream);
 }
 
-/// The Runtime API: `next` is answered only when the test queues an event; `polled` counts the
-/// `next` calls (the first one means init is done).
-struct RuntimeApi {
-    queue: AsyncMutex<mpsc::UnboundedReceiver<(String, Value)>>,
-    answers: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    polled: AtomicUsize,
-    init_error: Mutex<Option<String>>,
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> impl IntoResponse {
-    api.polled.fetch_add(1, Ordering::SeqCst);
-    let Some((id, event)) = api.queue.lock().await.recv().await else {
-        return (StatusCode::GONE, HeaderMap::new(), String::new());
-    };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(60);
-    let mut headers = HeaderMap::new();
-    for (name, value) in [
-        ("lambda-runtime-aws-request-id", id.clone()),
-        (
-            "lambda-runtime-deadline-ms",
-            deadline.as_millis().to_string(),
-        ),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:osb-warm-up".to_owned(),
-        ),
-        ("lambda-runtime-trace-id", format!("Root=1-00000000-{id}")),
-        ("content-type", "application/json".to_owned()),
-    ] {
-        headers.insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    (StatusCode::OK, headers, event.to_string())
-}
-
-async fn response(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    body: String,
-) -> StatusCode {
-    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    if let Some(tx) = api.answers.lock().unwrap().remove(&id) {
-        let _ = tx.send(value);
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn invocation_error(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    body: String,
-) -> StatusCode {
-    if let Some(tx) = api.answers.lock().unwrap().remove(&id) {
-        let _ = tx.send(Value::String(format!("invocation error: {body}")));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
-    *api.init_error.lock().unwrap() = Some(body);
-    StatusCode::ACCEPTED
-}
-
 /// The broker binary in Lambda mode, on moto and the simulator, each behind a proxy.
 struct Function {
     api: Arc<RuntimeApi>,
-    events: mpsc::UnboundedSender<(String, Value)>,
     child: Child,
     log: tempfile::NamedTempFile,
     sim: Simulator,
@@ -201,36 +132,13 @@ impl Function {
         );
         let (store, _) = moto::store("warm-up").await;
 
-        let (events, queue) = mpsc::unbounded_channel();
-        let api = Arc::new(RuntimeApi {
-            queue: AsyncMutex::new(queue),
-            answers: Mutex::new(HashMap::new()),
-            polled: AtomicUsize::new(0),
-            init_error: Mutex::new(None),
-        });
-        let routes = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/error",
-                post(invocation_error),
-            )
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(api.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let runtime = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, routes).await;
-        });
+        let api = RuntimeApi::start("osb-warm-up").await;
 
         let log = tempfile::NamedTempFile::new().expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_osb-sacloud"))
             .env_clear()
             .envs([
-                ("AWS_LAMBDA_RUNTIME_API", runtime.to_string()),
+                ("AWS_LAMBDA_RUNTIME_API", api.addr().to_string()),
                 ("AWS_LAMBDA_FUNCTION_NAME", "osb-warm-up".to_owned()),
                 ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
                 ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
@@ -264,7 +172,6 @@ impl Function {
             .expect("the broker binary starts");
         let f = Function {
             api,
-            events,
             child,
             log,
             sim,
@@ -278,11 +185,11 @@ impl Function {
     /// Until the function asks the Runtime API for its first invocation: init is over.
     async fn wait_for_init(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.api.polled.load(Ordering::SeqCst) == 0 {
+        while self.api.polled() == 0 {
             assert!(
                 Instant::now() < deadline,
                 "init did not finish within 20 s (init error: {:?}); log:\n{}",
-                self.api.init_error.lock().unwrap(),
+                self.api.init_error(),
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -295,13 +202,9 @@ impl Function {
         let event: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("event file"))
                 .expect("event JSON");
-        let id = format!("warm-up-{}", self.api.polled.load(Ordering::SeqCst));
-        let (tx, rx) = oneshot::channel();
-        self.api.answers.lock().unwrap().insert(id.clone(), tx);
-        self.events.send((id, event)).expect("queue open");
-        match tokio::time::timeout(Duration::from_secs(30), rx).await {
-            Ok(Ok(answer)) => answer,
-            _ => panic!("no answer to {file}; log:\n{}", self.log()),
+        match self.api.invoke(event, Duration::from_secs(30)).await {
+            Some(Outcome::Response(answer)) => answer,
+            other => panic!("no answer to {file} ({other:?}); log:\n{}", self.log()),
         }
     }
 

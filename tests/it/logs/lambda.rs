@@ -5,25 +5,18 @@
 //! bindings) plus rejected logins. Its stderr, every line at every level, is then searched for
 //! every secret the run handled, in each form it could be printed in.
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
 use crate::hostile::generators::{b64, encode};
 use crate::support::binder::{mariadb_url, postgres_url};
 use crate::support::capture::{Needle, assert_absent};
 use crate::support::logs::loopback_parameters;
+use crate::support::runtime_api::{Outcome, RuntimeApi};
 use crate::support::{MARIADB, MARIADB_10G, POSTGRES, POSTGRES_10G, new_id};
 
 const USER: &str = "lambda-broker";
@@ -35,115 +28,23 @@ const TOKEN_SECRET: &str = "secLAMBDA8Kp3Vn6Rt";
 /// 32 printable bytes, so a raw leak shows as text too.
 const RAW_KEY: &[u8; 32] = b"keyLAMBDA-0123456789abcdefghijkl";
 
-/// What the function posted back for one invocation.
-enum Outcome {
-    Response(Value),
-    Error(String),
-}
-
-/// The loopback Runtime API: invocations are queued by the test and handed out on `next`;
-/// answers come back on `response` or `error`.
-struct RuntimeApi {
-    queue: AsyncMutex<mpsc::UnboundedReceiver<(String, Value)>>,
-    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
-    init_error: Mutex<Option<String>>,
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> impl IntoResponse {
-    let Some((id, event)) = api.queue.lock().await.recv().await else {
-        return (StatusCode::GONE, HeaderMap::new(), String::new());
-    };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(60);
-    let mut headers = HeaderMap::new();
-    for (name, value) in [
-        ("lambda-runtime-aws-request-id", id.clone()),
-        (
-            "lambda-runtime-deadline-ms",
-            deadline.as_millis().to_string(),
-        ),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:osb-test".to_owned(),
-        ),
-        ("lambda-runtime-trace-id", format!("Root=1-00000000-{id}")),
-        ("content-type", "application/json".to_owned()),
-    ] {
-        headers.insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    (StatusCode::OK, headers, event.to_string())
-}
-
-async fn response(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    body: String,
-) -> StatusCode {
-    let outcome = match serde_json::from_str(&body) {
-        Ok(value) => Outcome::Response(value),
-        Err(_) => Outcome::Error(format!("a response that is not JSON: {body}")),
-    };
-    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
-        let _ = tx.send(outcome);
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn error(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    body: String,
-) -> StatusCode {
-    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
-        let _ = tx.send(Outcome::Error(body));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
-    *api.init_error.lock().unwrap() = Some(body);
-    StatusCode::ACCEPTED
-}
-
 /// The broker binary in Lambda mode, its Runtime API, and its stderr as it is written.
 struct Function {
     api: Arc<RuntimeApi>,
-    events: mpsc::UnboundedSender<(String, Value)>,
     child: Child,
     stderr: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
-    count: u64,
 }
 
 impl Function {
     async fn start() -> Function {
-        let (events, queue) = mpsc::unbounded_channel();
-        let api = Arc::new(RuntimeApi {
-            queue: AsyncMutex::new(queue),
-            waiting: Mutex::new(HashMap::new()),
-            init_error: Mutex::new(None),
-        });
-        let routes = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, routes).await;
-        });
+        let api = RuntimeApi::start("osb-test").await;
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_osb-sacloud"));
         command
             .env_clear()
             .envs([
-                ("AWS_LAMBDA_RUNTIME_API", addr.to_string()),
+                ("AWS_LAMBDA_RUNTIME_API", api.addr().to_string()),
                 ("AWS_LAMBDA_FUNCTION_NAME", "osb-test".to_owned()),
                 ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
                 ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
@@ -181,32 +82,25 @@ impl Function {
         });
         Function {
             api,
-            events,
             child,
             stderr,
             reader: Some(reader),
-            count: 0,
         }
     }
 
     /// Hand one Function URL event to the function and wait for what it posts back.
     async fn invoke(&mut self, event: Value) -> (u16, Value) {
-        self.count += 1;
-        let id = format!("req-{:04}", self.count);
-        let (tx, rx) = oneshot::channel();
-        self.api.waiting.lock().unwrap().insert(id.clone(), tx);
-        self.events.send((id.clone(), event)).expect("queue open");
-        let outcome = match tokio::time::timeout(Duration::from_secs(60), rx).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => panic!(
-                "no answer to {id} (init error: {:?}); the function's log:\n{}",
-                self.api.init_error.lock().unwrap(),
+        let outcome = match self.api.invoke(event, Duration::from_secs(60)).await {
+            Some(outcome) => outcome,
+            None => panic!(
+                "no answer (init error: {:?}); the function's log:\n{}",
+                self.api.init_error(),
                 self.log()
             ),
         };
         let posted = match outcome {
             Outcome::Response(posted) => posted,
-            Outcome::Error(e) => panic!("the function reported an error for {id}: {e}"),
+            Outcome::Error(e) => panic!("the function reported an error: {e}"),
         };
         let status = posted["statusCode"].as_u64().expect("statusCode") as u16;
         let body = match posted["body"].as_str() {

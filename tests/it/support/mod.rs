@@ -10,6 +10,7 @@ pub mod logs;
 pub mod moto;
 pub mod plain_http;
 pub mod procs;
+pub mod runtime_api;
 pub mod sacloud;
 
 use std::collections::HashMap;
