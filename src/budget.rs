@@ -6,8 +6,9 @@
 //! every SAKURA request first counts itself in the current slot's counter with a conditional
 //! increment ([`crate::store::Store::count_up`]), and goes out only if the slot's limit was not
 //! reached. On DynamoDB that is one `UpdateItem` per SAKURA request (two when the slot is full
-//! and the request waits for the next one); the embedded file store keeps the counters in the
-//! process, which owns the file alone.
+//! and the request waits for the next one), plus one per process and slot for the first request
+//! turned away: after that the process knows the slot is used up and refuses without asking.
+//! The embedded file store keeps the counters in the process, which owns the file alone.
 //!
 //! Why slot counters rather than a token bucket item or leases: a bucket needs a read and a
 //! conditional write per request (two calls, and retries under contention), a lease needs a
@@ -21,6 +22,7 @@
 //! starts within `max_wait`, else it is refused and the caller answers from its records.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,9 +33,9 @@ use crate::store::{Key, Store};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
     /// A read (`GET`): may use the slot up to the reserve.
-    Read,
+    Read = 0,
     /// A side effect (`POST`, `PUT`, `DELETE`): may use the whole slot.
-    Effect,
+    Effect = 1,
 }
 
 /// Decides whether one SAKURA request may go out now.
@@ -53,6 +55,10 @@ pub struct SharedBudget {
     /// Of `limit`, how many only side effects may use.
     reserve: u64,
     max_wait: Duration,
+    /// The last slot this process found used up, for reads and for effects. Counts only grow
+    /// within a slot, so until it ends a request of that kind is refused without a store call:
+    /// a storm of polls turned away costs the table nothing.
+    full: [AtomicI64; 2],
 }
 
 impl std::fmt::Debug for SharedBudget {
@@ -87,7 +93,15 @@ impl SharedBudget {
             limit,
             reserve,
             max_wait,
+            full: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
         })
+    }
+
+    /// Whether this process already saw `slot` used up for `priority` (an effect's limit is a
+    /// read's too).
+    fn known_full(&self, slot: i64, priority: Priority) -> bool {
+        let full = |p: Priority| self.full[p as usize].load(Ordering::Relaxed) == slot;
+        full(Priority::Effect) || (priority == Priority::Read && full(Priority::Read))
     }
 
     fn limit_for(&self, priority: Priority) -> u64 {
@@ -100,6 +114,9 @@ impl SharedBudget {
     /// Count the request in the slot holding `now_ms`.
     async fn take(&self, now_ms: i64, priority: Priority) -> bool {
         let slot = now_ms.div_euclid(self.slot_ms);
+        if self.known_full(slot, priority) {
+            return false;
+        }
         let key = Key {
             pk: "budget".into(),
             sk: format!("slot#{}#{slot}", self.slot_ms),
@@ -110,7 +127,11 @@ impl SharedBudget {
             .count_up(&key, self.limit_for(priority), expires)
             .await
         {
-            Ok(taken) => taken,
+            Ok(true) => true,
+            Ok(false) => {
+                self.full[priority as usize].fetch_max(slot, Ordering::Relaxed);
+                false
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "the SAKURA Cloud budget could not be counted; holding the request back");
                 false
@@ -217,5 +238,44 @@ mod tests {
             "admitted in the next slot"
         );
         assert!(started.elapsed() <= Duration::from_millis(1100));
+    }
+
+    #[tokio::test]
+    async fn a_used_up_slot_is_known_without_asking_the_store_again() {
+        let counting = Arc::new(crate::store::counting::CountingStore::new(Arc::new(
+            MemoryStore::new(),
+        )));
+        let calls = counting.totals();
+        let b = SharedBudget::new(counting, 5.0, Duration::ZERO).unwrap();
+        let budget_calls = || calls.snapshot().budget;
+        let t = future_ms();
+        let reads: Vec<bool> = takes(&b, t, Priority::Read, 10).await;
+        assert_eq!(reads.iter().filter(|r| **r).count(), 4);
+        assert_eq!(
+            budget_calls(),
+            5,
+            "four counted, one turned away, five refused here"
+        );
+
+        // Reads being used up says nothing of effects: the reserve is asked for.
+        assert!(b.take(t + 1, Priority::Effect).await);
+        assert!(!b.take(t + 2, Priority::Effect).await);
+        assert_eq!(budget_calls(), 7);
+        assert!(!b.take(t + 3, Priority::Effect).await);
+        assert!(!b.take(t + 4, Priority::Read).await);
+        assert_eq!(budget_calls(), 7, "a full slot is full for both kinds");
+
+        // The next slot is asked for again.
+        assert!(b.take(t + 1000, Priority::Read).await);
+        assert_eq!(budget_calls(), 8);
+    }
+
+    /// `count` takes of `priority` in the slot holding `t`, one after the other.
+    async fn takes(b: &SharedBudget, t: i64, priority: Priority, count: usize) -> Vec<bool> {
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            out.push(b.take(t + i as i64, priority).await);
+        }
+        out
     }
 }
