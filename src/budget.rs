@@ -43,6 +43,11 @@ pub enum Priority {
 pub trait Gate: Send + Sync + std::fmt::Debug {
     /// True when the request may be sent; false when the budget is used up for now.
     async fn admit(&self, priority: Priority) -> bool;
+
+    /// False when `admit` is known to refuse `priority` for now, without asking anyone.
+    fn may_admit(&self, _priority: Priority) -> bool {
+        true
+    }
 }
 
 /// The budget of a deployment, counted in its store.
@@ -162,6 +167,10 @@ impl Gate for SharedBudget {
         }
         false
     }
+
+    fn may_admit(&self, priority: Priority) -> bool {
+        !self.known_full(crate::store::now_ms().div_euclid(self.slot_ms), priority)
+    }
 }
 
 /// How long before its slot ends a request must have been counted to be sent in it: the time
@@ -264,6 +273,12 @@ mod tests {
         assert!(!b.take(t + 3, Priority::Effect).await);
         assert!(!b.take(t + 4, Priority::Read).await);
         assert_eq!(budget_calls(), 7, "a full slot is full for both kinds");
+        let slot = t.div_euclid(1000);
+        assert!(b.known_full(slot, Priority::Effect));
+        assert!(
+            !b.known_full(slot + 1, Priority::Read),
+            "only until the slot ends"
+        );
 
         // The next slot is asked for again.
         assert!(b.take(t + 1000, Priority::Read).await);

@@ -8,6 +8,7 @@ use super::machine::{self, CreateDecision, Ctx, Effect, Transition, settings};
 use super::observe::{Appliance, Engine, Observation, Seen};
 use super::records::{BindingRecord, BindingState, InstanceRecord};
 use super::{Broker, Error, random_alnum};
+use crate::budget::Priority;
 use crate::sacloud::{Backup, CreateDatabase, DatabaseSettings};
 use crate::secret::Secret;
 use crate::store::{WriteOp, now_ms, now_unix};
@@ -107,6 +108,13 @@ impl Broker {
             Transition::Effect(Effect::FindForDeprovision, _) => {
                 self.find_for_deprovision(record).await
             }
+            Transition::Effect(_, what) if !self.sakura.may_send(Priority::Effect) => {
+                // The budget is used up for this slot: a claim would only be released again.
+                // The next poll takes the step.
+                record.operation.description =
+                    format!("{what} (waiting for the SAKURA Cloud request budget)");
+                Ok(())
+            }
             Transition::Effect(effect, what) => {
                 let mut claimed = record.claimed(now_unix(), what);
                 claimed.operation.step = effect.step();
@@ -202,7 +210,8 @@ impl Broker {
     /// `create` (claimed): find by exact name, adopt this instance's appliance, else create it.
     async fn create(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let name = record.appliance_name.clone();
-        let found = match self.sakura.find_by_exact_name(&record.zone, &name).await {
+        let sakura = self.sakura.for_effects();
+        let found = match sakura.find_by_exact_name(&record.zone, &name).await {
             Ok(found) => found,
             Err(e) => {
                 let why = format!("looking up appliance {name} failed ({e}); will retry");
@@ -219,7 +228,7 @@ impl Broker {
             CreateDecision::Post if !self.claim_still_ours(record) => return Ok(()),
             CreateDecision::Post => {
                 let request = self.create_request(record)?;
-                let result = self.sakura.create(&record.zone, &request).await;
+                let result = sakura.create(&record.zone, &request).await;
                 machine::after_create(record, result, &self.ctx(record))
             }
         };
@@ -332,8 +341,8 @@ impl Broker {
         id: u64,
     ) -> Result<Option<String>, String> {
         let zone = &record.zone;
-        let db = self
-            .sakura
+        let sakura = self.sakura.for_effects();
+        let db = sakura
             .read(zone, id)
             .await
             .map_err(|e| format!("reading appliance {id} failed ({e}); will retry"))?;
@@ -357,7 +366,7 @@ impl Broker {
         let change = settings::change(&wanted, &db, password);
         if !settings::is_empty(&change) {
             let doc = db.settings_doc.with_change(&change);
-            self.sakura
+            sakura
                 .update_settings(zone, id, &doc, db.settings_hash.as_deref())
                 .await
                 .map_err(|e| {
@@ -368,7 +377,7 @@ impl Broker {
                     }
                 })?;
         }
-        self.sakura.apply_config(zone, id).await.map_err(|e| {
+        sakura.apply_config(zone, id).await.map_err(|e| {
             format!("applying the configuration of appliance {id} failed ({e}); will retry")
         })?;
         Ok(hash)
@@ -385,7 +394,12 @@ impl Broker {
             return Ok(());
         }
         let name = record.appliance_name.clone();
-        match self.sakura.find_by_exact_name(&record.zone, &name).await {
+        match self
+            .sakura
+            .for_effects()
+            .find_by_exact_name(&record.zone, &name)
+            .await
+        {
             Ok(found) => {
                 let t = machine::after_find_for_deprovision(record, &found, &self.ctx(record));
                 Box::pin(self.perform(record, t)).await

@@ -92,6 +92,8 @@ pub(crate) enum Retry {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Count reads against the budget as side effects (see [`Client::for_effects`]).
+    reads_as_effects: bool,
 }
 
 struct Inner {
@@ -189,6 +191,7 @@ impl Client {
                 cfg,
                 calls: AtomicU64::new(0),
             }),
+            reads_as_effects: false,
         })
     }
 
@@ -200,6 +203,27 @@ impl Client {
             Pool::build(!inner.root.starts_with("http://"), connect_timeout)
         });
         built.as_ref().map_err(Clone::clone)
+    }
+
+    /// This client for the calls of one side effect: its reads (the find before a create, the
+    /// settings read before they are sent back) are part of the effect, so the budget counts
+    /// them as effects, which reads never starve.
+    pub fn for_effects(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            reads_as_effects: true,
+        }
+    }
+
+    /// False when the budget is known to be used up for `priority` until its current slot
+    /// ends: a caller about to claim a side effect can answer from its records instead. True
+    /// promises nothing.
+    pub fn may_send(&self, priority: Priority) -> bool {
+        self.inner
+            .cfg
+            .gate
+            .as_ref()
+            .is_none_or(|gate| gate.may_admit(priority))
     }
 
     /// HTTP requests sent so far by this client and its clones, retries included.
@@ -311,7 +335,7 @@ impl Client {
         let inner = &self.inner;
         let pool = self.pool()?;
         if let Some(gate) = &inner.cfg.gate {
-            let priority = if *method == Method::GET {
+            let priority = if *method == Method::GET && !self.reads_as_effects {
                 Priority::Read
             } else {
                 Priority::Effect

@@ -174,3 +174,57 @@ async fn a_poll_answers_from_the_record_while_sakura_is_slow() {
         "answered before SAKURA did (the read takes 3 s): {waited:?}"
     );
 }
+
+/// A side effect the budget holds back costs nothing on the next polls of the same slot: no
+/// claim written only to be released again, no SAKURA call, no budget count.
+#[tokio::test]
+async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
+    // Two requests a second, one of them kept for side effects.
+    let h = Harness::start_with(|env| {
+        env.insert("SAKURACLOUD_RATE_LIMIT".into(), "2".into());
+    })
+    .await;
+    let slot = || osb_sacloud::store::now_ms() / 1000;
+    for attempt in 0..5 {
+        // Start early in a second, so that all of it happens inside one slot.
+        while osb_sacloud::store::now_ms() % 1000 > 200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = slot();
+        let first = new_id("budget-a");
+        h.provision(&first, MARIADB, MARIADB_10G).await; // its find and create use up the slot
+        let held = new_id("budget-b");
+        h.provision(&held, MARIADB, MARIADB_10G).await; // its claimed find is refused
+        let before = h.app.store_calls.snapshot();
+        let sent = h.sim.counters().values().sum::<u64>();
+        let (status, _, body) = h
+            .call(
+                Method::GET,
+                &format!("/v2/service_instances/{held}/last_operation"),
+                None,
+            )
+            .await;
+        let after = h.app.store_calls.snapshot();
+        if slot() != started {
+            println!("attempt {attempt}: the second turned; again");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "in progress", "{body}");
+        assert!(
+            body["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("waiting for the SAKURA Cloud request budget")),
+            "{body}"
+        );
+        assert_eq!(
+            (after.writes - before.writes, after.budget - before.budget),
+            (0, 0),
+            "no claim and no budget count for a step that cannot go out"
+        );
+        assert_eq!(after.reads - before.reads, 1, "one read of the record");
+        assert_eq!(h.sim.counters().values().sum::<u64>(), sent, "nothing sent");
+        return;
+    }
+    panic!("no attempt fitted in one second");
+}

@@ -471,3 +471,39 @@ async fn a_failed_appliance_can_be_deleted_without_shutdown() {
     client.delete(ZONE, id).await.unwrap();
     assert!(client.read(ZONE, id).await.unwrap_err().is_not_found());
 }
+
+/// A gate that admits everything and notes each request's priority.
+#[derive(Debug, Default)]
+struct Recorder(std::sync::Mutex<Vec<osb_sacloud::budget::Priority>>);
+
+#[async_trait::async_trait]
+impl osb_sacloud::budget::Gate for Recorder {
+    async fn admit(&self, priority: osb_sacloud::budget::Priority) -> bool {
+        self.0.lock().unwrap().push(priority);
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_reads_of_a_side_effect_count_as_the_effect() {
+    use osb_sacloud::budget::Priority::{Effect, Read};
+    let sim = start_sim(fast_timings()).await;
+    let gate = std::sync::Arc::new(Recorder::default());
+    let mut cfg = client_config(&sim);
+    cfg.gate = Some(gate.clone());
+    let client = osb_sacloud::sacloud::Client::new(cfg).unwrap();
+
+    client.find_by_exact_name(ZONE, "osb-none").await.unwrap();
+    let effects = client.for_effects();
+    effects.find_by_exact_name(ZONE, "osb-none").await.unwrap();
+    let db = effects
+        .create(ZONE, &create_request("osb-gated"))
+        .await
+        .unwrap();
+    client.read(ZONE, db.id).await.ok();
+    assert_eq!(
+        *gate.0.lock().unwrap(),
+        [Read, Effect, Effect, Read],
+        "a plain read is a read; the find before a create is part of the create"
+    );
+}
