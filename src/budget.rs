@@ -18,8 +18,9 @@
 //!
 //! Reads never take the whole slot: a reserve is kept for side effects (create, shutdown,
 //! delete, settings), so however hard platforms poll, a deprovision is never starved.
-//! A request never waits long: when the slot is full it waits for the next slot only if that
-//! starts within `max_wait`, else it is refused and the caller answers from its records.
+//! A request never waits long: when the slot is full a side effect waits for the next slot only
+//! if that starts within `max_wait`, a read not at all; a refused request's caller answers from
+//! its records.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -159,8 +160,10 @@ impl Gate for SharedBudget {
             {
                 return true;
             }
+            // Only a side effect waits for the next slot: a read is a poll's, which answers from
+            // its record at once and leaves the read to a later poll.
             let wait = slot_end - crate::store::now_ms();
-            if wait > self.max_wait.as_millis() as i64 {
+            if priority == Priority::Read || wait > self.max_wait.as_millis() as i64 {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
@@ -241,6 +244,10 @@ mod tests {
             return; // The second turned between the two lines: nothing to compare.
         }
         assert!(!hasty.admit(Priority::Effect).await, "refused at once");
+        assert!(
+            !patient.admit(Priority::Read).await,
+            "a read never waits for the next slot"
+        );
         let started = std::time::Instant::now();
         assert!(
             patient.admit(Priority::Effect).await,

@@ -471,7 +471,7 @@ impl Broker {
         else {
             return Ok(());
         };
-        let db = match self.sakura.read(&instance.zone, id).await {
+        let db = match self.sakura.for_effects().read(&instance.zone, id).await {
             Ok(db) => db,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => {
@@ -566,12 +566,17 @@ impl Broker {
         let id = instance
             .appliance_id
             .ok_or_else(|| Error::internal("ready instance without an appliance"))?;
-        self.sakura.read(&instance.zone, id).await.map_err(|e| {
-            Error::upstream_from(
-                format!("could not read appliance {id} from SAKURA Cloud: {e}"),
-                e,
-            )
-        })
+        // A bind (or unbind) is a side effect the platform waits for: its read is too.
+        self.sakura
+            .for_effects()
+            .read(&instance.zone, id)
+            .await
+            .map_err(|e| {
+                Error::upstream_from(
+                    format!("could not read appliance {id} from SAKURA Cloud: {e}"),
+                    e,
+                )
+            })
     }
 
     fn shared_view(
