@@ -77,6 +77,11 @@ impl Broker {
             if machine::checked_recently(record, &self.ctx(record)) {
                 return Ok(());
             }
+            // The budget is known to be used up for reads until its slot ends: the read would
+            // not go out, so nothing is written; the first poll of the next slot checks.
+            if !self.sakura.may_send(Priority::Read) {
+                return Ok(());
+            }
             // Only the poll that wins this write asks SAKURA; the others answer as stored.
             if !self.commit(record, record.checking(now_ms())).await? {
                 return Ok(());

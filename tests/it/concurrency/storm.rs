@@ -184,13 +184,8 @@ async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
         env.insert("SAKURACLOUD_RATE_LIMIT".into(), "2".into());
     })
     .await;
-    let slot = || osb_sacloud::store::now_ms() / 1000;
     for attempt in 0..5 {
-        // Start early in a second, so that all of it happens inside one slot.
-        while osb_sacloud::store::now_ms() % 1000 > 200 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let started = slot();
+        let started = early_in_a_second().await;
         let first = new_id("budget-a");
         h.provision(&first, MARIADB, MARIADB_10G).await; // its find and create use up the slot
         let held = new_id("budget-b");
@@ -205,7 +200,7 @@ async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
             )
             .await;
         let after = h.app.store_calls.snapshot();
-        if slot() != started {
+        if osb_sacloud::store::now_ms() / 1000 != started {
             println!("attempt {attempt}: the second turned; again");
             continue;
         }
@@ -224,6 +219,61 @@ async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
         );
         assert_eq!(after.reads - before.reads, 1, "one read of the record");
         assert_eq!(h.sim.counters().values().sum::<u64>(), sent, "nothing sent");
+        return;
+    }
+    panic!("no attempt fitted in one second");
+}
+
+/// Wait until the current second is at most 200 ms old, so that what follows fits in its slot.
+async fn early_in_a_second() -> i64 {
+    while osb_sacloud::store::now_ms() % 1000 > 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    osb_sacloud::store::now_ms() / 1000
+}
+
+/// A poll whose check is due while the budget is known to be used up writes nothing: no
+/// `checking` mark for a read that would not go out, so the first poll of the next slot checks.
+#[tokio::test]
+async fn a_due_check_the_budget_holds_back_writes_nothing() {
+    let h = Harness::start_with(|env| {
+        env.insert("SAKURACLOUD_RATE_LIMIT".into(), "2".into());
+        env.insert("OSB_CHECK_INTERVAL_SECS".into(), "1".into());
+    })
+    .await;
+    for attempt in 0..5 {
+        early_in_a_second().await;
+        let waiting = new_id("budget-c");
+        h.provision(&waiting, MARIADB, MARIADB_10G).await; // created: its checks come later
+        // Two seconds on, its check is due; fill that second's slot first.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let started = early_in_a_second().await;
+        h.provision(&new_id("budget-a"), MARIADB, MARIADB_10G).await;
+        h.provision(&new_id("budget-b"), MARIADB, MARIADB_10G).await;
+        let before = h.app.store_calls.snapshot();
+        let (status, _, body) = h
+            .call(
+                Method::GET,
+                &format!("/v2/service_instances/{waiting}/last_operation"),
+                None,
+            )
+            .await;
+        let after = h.app.store_calls.snapshot();
+        if osb_sacloud::store::now_ms() / 1000 != started {
+            println!("attempt {attempt}: the second turned; again");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "in progress", "{body}");
+        assert_eq!(
+            (
+                after.reads - before.reads,
+                after.writes - before.writes,
+                after.budget - before.budget
+            ),
+            (1, 0, 0),
+            "one read of the record, nothing else"
+        );
         return;
     }
     panic!("no attempt fitted in one second");
