@@ -113,7 +113,7 @@ impl Broker {
             Transition::Effect(Effect::FindForDeprovision, _) => {
                 self.find_for_deprovision(record).await
             }
-            Transition::Effect(_, what) if !self.sakura.may_send(Priority::Effect) => {
+            Transition::Effect(effect, what) if !self.sakura.may_send(first_call(effect)) => {
                 // The budget is used up for this slot: a claim would only be released again.
                 // The next poll takes the step.
                 record.operation.description =
@@ -215,8 +215,7 @@ impl Broker {
     /// `create` (claimed): find by exact name, adopt this instance's appliance, else create it.
     async fn create(&self, record: &mut InstanceRecord) -> Result<(), Error> {
         let name = record.appliance_name.clone();
-        let sakura = self.sakura.for_effects();
-        let found = match sakura.find_by_exact_name(&record.zone, &name).await {
+        let found = match self.sakura.find_by_exact_name(&record.zone, &name).await {
             Ok(found) => found,
             Err(e) => {
                 let why = format!("looking up appliance {name} failed ({e}); will retry");
@@ -233,7 +232,7 @@ impl Broker {
             CreateDecision::Post if !self.claim_still_ours(record) => return Ok(()),
             CreateDecision::Post => {
                 let request = self.create_request(record)?;
-                let result = sakura.create(&record.zone, &request).await;
+                let result = self.sakura.create(&record.zone, &request).await;
                 machine::after_create(record, result, &self.ctx(record))
             }
         };
@@ -346,8 +345,8 @@ impl Broker {
         id: u64,
     ) -> Result<Option<String>, String> {
         let zone = &record.zone;
-        let sakura = self.sakura.for_effects();
-        let db = sakura
+        let db = self
+            .sakura
             .read(zone, id)
             .await
             .map_err(|e| format!("reading appliance {id} failed ({e}); will retry"))?;
@@ -371,7 +370,7 @@ impl Broker {
         let change = settings::change(&wanted, &db, password);
         if !settings::is_empty(&change) {
             let doc = db.settings_doc.with_change(&change);
-            sakura
+            self.sakura
                 .update_settings(zone, id, &doc, db.settings_hash.as_deref())
                 .await
                 .map_err(|e| {
@@ -382,7 +381,7 @@ impl Broker {
                     }
                 })?;
         }
-        sakura.apply_config(zone, id).await.map_err(|e| {
+        self.sakura.apply_config(zone, id).await.map_err(|e| {
             format!("applying the configuration of appliance {id} failed ({e}); will retry")
         })?;
         Ok(hash)
@@ -399,12 +398,7 @@ impl Broker {
             return Ok(());
         }
         let name = record.appliance_name.clone();
-        match self
-            .sakura
-            .for_effects()
-            .find_by_exact_name(&record.zone, &name)
-            .await
-        {
+        match self.sakura.find_by_exact_name(&record.zone, &name).await {
             Ok(found) => {
                 let t = machine::after_find_for_deprovision(record, &found, &self.ctx(record));
                 Box::pin(self.perform(record, t)).await
@@ -503,6 +497,18 @@ impl Broker {
 }
 
 /// Log what changed: a new step at debug, an operation's end at info (or warn when failed).
+/// The budget share of an effect's first SAKURA call. An effect that starts with a read (a
+/// create's find by name, the settings read before they are sent back) starts within the reads'
+/// share; its later calls, and a shutdown or delete, may use the whole slot. So an effect under
+/// way is finished before new ones start, and many effects starting at once cannot use up every
+/// slot on first calls whose second calls then never go out.
+fn first_call(effect: Effect) -> Priority {
+    match effect {
+        Effect::Create | Effect::Apply | Effect::FindForDeprovision => Priority::Read,
+        Effect::Shutdown | Effect::Delete => Priority::Effect,
+    }
+}
+
 fn log_transition(before: &InstanceRecord, after: &InstanceRecord) {
     use super::records::OpState;
     let (b, a) = (&before.operation, &after.operation);

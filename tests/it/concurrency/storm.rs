@@ -278,3 +278,51 @@ async fn a_due_check_the_budget_holds_back_writes_nothing() {
     }
     panic!("no attempt fitted in one second");
 }
+
+/// Many creates starting at once under a small budget all go out: a create's find by name
+/// starts within the reads' share, so the slot always has room for some creates' second call.
+/// Were the finds allowed the whole slot, concurrent creates would spend every slot on finds
+/// whose creates are then held back, and none would ever be sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn creates_starting_at_once_under_a_small_budget_all_go_out() {
+    let h = Arc::new(
+        Harness::start_with(|env| {
+            env.insert("SAKURACLOUD_RATE_LIMIT".into(), "5".into());
+            env.insert("OSB_CHECK_INTERVAL_SECS".into(), "1".into());
+        })
+        .await,
+    );
+    let ids: Vec<String> = (0..12).map(|_| new_id("crowd")).collect();
+    let puts = ids.iter().map(|id| {
+        let (h, id) = (h.clone(), id.clone());
+        tokio::spawn(async move { h.provision(&id, MARIADB, MARIADB_10G).await })
+    });
+    for put in puts.collect::<Vec<_>>() {
+        put.await.expect("provision");
+    }
+    for round in 0..300 {
+        if h.sim.count(CREATED) == ids.len() as u64 {
+            break;
+        }
+        // Every instance polled at once, as platforms do, first one then another.
+        let (later, first) = ids.split_at(round % ids.len());
+        let polls = first.iter().chain(later).map(|id| {
+            let (h, path) = (
+                h.clone(),
+                format!("/v2/service_instances/{id}/last_operation"),
+            );
+            tokio::spawn(async move { h.call(Method::GET, &path, None).await })
+        });
+        for poll in polls.collect::<Vec<_>>() {
+            let (status, _, body) = poll.await.expect("poll");
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        h.sim.count(CREATED),
+        ids.len() as u64,
+        "{:?}",
+        h.sim.counters()
+    );
+}
