@@ -205,9 +205,9 @@ impl Client {
         built.as_ref().map_err(Clone::clone)
     }
 
-    /// This client for the calls of one side effect: its reads (the find before a create, the
-    /// settings read before they are sent back) are part of the effect, so the budget counts
-    /// them as effects, which reads never starve.
+    /// This client for a request that is itself a side effect the platform waits for (a bind's
+    /// read of its appliance): its reads count against the budget as effects, which polls'
+    /// reads never starve.
     pub fn for_effects(&self) -> Client {
         Client {
             inner: self.inner.clone(),
