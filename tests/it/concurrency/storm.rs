@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use osb_sacloud::sacloud::simulator::{CREATED, DELETED};
+use osb_sacloud::store::counting::Counts;
 
 use crate::support::procs::{Cluster, all_at_once};
 use crate::support::*;
@@ -158,13 +159,7 @@ async fn a_poll_answers_from_the_record_while_sakura_is_slow() {
     let id = new_id("slow");
     h.provision(&id, MARIADB, MARIADB_10G).await;
     let started = std::time::Instant::now();
-    let (status, _, body) = h
-        .call(
-            Method::GET,
-            &format!("/v2/service_instances/{id}/last_operation"),
-            None,
-        )
-        .await;
+    let (status, _, body) = h.last_operation(&id).await;
     let waited = started.elapsed();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "in progress", "{body}");
@@ -190,20 +185,11 @@ async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
         h.provision(&first, MARIADB, MARIADB_10G).await; // its find and create use up the slot
         let held = new_id("budget-b");
         h.provision(&held, MARIADB, MARIADB_10G).await; // its claimed find is refused
-        let before = h.app.store_calls.snapshot();
         let sent = h.sim.counters().values().sum::<u64>();
-        let (status, _, body) = h
-            .call(
-                Method::GET,
-                &format!("/v2/service_instances/{held}/last_operation"),
-                None,
-            )
-            .await;
-        let after = h.app.store_calls.snapshot();
-        if osb_sacloud::store::now_ms() / 1000 != started {
+        let Some((status, body, before, after)) = poll_in_second(&h, &held, started).await else {
             println!("attempt {attempt}: the second turned; again");
             continue;
-        }
+        };
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "in progress", "{body}");
         assert!(
@@ -222,6 +208,18 @@ async fn an_effect_the_budget_holds_back_is_not_claimed_again_in_its_slot() {
         return;
     }
     panic!("no attempt fitted in one second");
+}
+
+/// One poll of `id` and the store calls around it, unless the second `started` ended meanwhile.
+async fn poll_in_second(
+    h: &Harness,
+    id: &str,
+    started: i64,
+) -> Option<(StatusCode, serde_json::Value, Counts, Counts)> {
+    let before = h.app.store_calls.snapshot();
+    let (status, _, body) = h.last_operation(id).await;
+    let after = h.app.store_calls.snapshot();
+    (osb_sacloud::store::now_ms() / 1000 == started).then_some((status, body, before, after))
 }
 
 /// Wait until the current second is at most 200 ms old, so that what follows fits in its slot.
@@ -250,19 +248,11 @@ async fn a_due_check_the_budget_holds_back_writes_nothing() {
         let started = early_in_a_second().await;
         h.provision(&new_id("budget-a"), MARIADB, MARIADB_10G).await;
         h.provision(&new_id("budget-b"), MARIADB, MARIADB_10G).await;
-        let before = h.app.store_calls.snapshot();
-        let (status, _, body) = h
-            .call(
-                Method::GET,
-                &format!("/v2/service_instances/{waiting}/last_operation"),
-                None,
-            )
-            .await;
-        let after = h.app.store_calls.snapshot();
-        if osb_sacloud::store::now_ms() / 1000 != started {
+        let Some((status, body, before, after)) = poll_in_second(&h, &waiting, started).await
+        else {
             println!("attempt {attempt}: the second turned; again");
             continue;
-        }
+        };
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "in progress", "{body}");
         assert_eq!(

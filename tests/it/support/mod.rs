@@ -181,6 +181,16 @@ impl Harness {
             .to_owned()
     }
 
+    /// One `last_operation` poll of `id`.
+    pub async fn last_operation(&self, id: &str) -> (StatusCode, HeaderMap, Value) {
+        self.call(
+            Method::GET,
+            &format!("/v2/service_instances/{id}/last_operation"),
+            None,
+        )
+        .await
+    }
+
     /// Poll `last_operation` until it leaves "in progress"; returns the final body.
     pub async fn poll(&self, id: &str) -> Value {
         for _ in 0..400 {
