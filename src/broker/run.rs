@@ -496,7 +496,6 @@ impl Broker {
     }
 }
 
-/// Log what changed: a new step at debug, an operation's end at info (or warn when failed).
 /// The budget share of an effect's first SAKURA call. An effect that starts with a read (a
 /// create's find by name, the settings read before they are sent back) starts within the reads'
 /// share; its later calls, and a shutdown or delete, may use the whole slot. So an effect under
@@ -509,6 +508,7 @@ fn first_call(effect: Effect) -> Priority {
     }
 }
 
+/// Log what changed: a new step at debug, an operation's end at info (or warn when failed).
 fn log_transition(before: &InstanceRecord, after: &InstanceRecord) {
     use super::records::OpState;
     let (b, a) = (&before.operation, &after.operation);
