@@ -52,32 +52,20 @@ impl Client {
     /// the way back may still have made the appliance, so the caller must look it up by name.
     pub async fn create(&self, zone: &str, req: &CreateDatabase) -> Result<Database, Error> {
         let body = to_json(&CreateEnvelope::new(req))?;
-        let env: ApplianceEnvelope = self
-            .call_json(
-                Method::POST,
-                zone,
-                "/appliance",
-                None,
-                Some(body),
-                Retry::Never,
-            )
-            .await?;
-        Database::try_from(env.appliance)
+        self.appliance(Method::POST, zone, "/appliance", Some(body), Retry::Never)
+            .await
     }
 
     /// `GET /appliance/{id}`.
     pub async fn read(&self, zone: &str, id: u64) -> Result<Database, Error> {
-        let env: ApplianceEnvelope = self
-            .call_json(
-                Method::GET,
-                zone,
-                &format!("/appliance/{id}"),
-                None,
-                None,
-                Retry::BusyOrTransport,
-            )
-            .await?;
-        Database::try_from(env.appliance)
+        self.appliance(
+            Method::GET,
+            zone,
+            &format!("/appliance/{id}"),
+            None,
+            Retry::BusyOrTransport,
+        )
+        .await
     }
 
     /// `GET /appliance/{id}/status`: the appliance agent's own view (`SettingsResponse`).
@@ -107,17 +95,14 @@ impl Client {
         settings_hash: Option<&str>,
     ) -> Result<Database, Error> {
         let body = to_json(&UpdateEnvelope::new(settings, settings_hash))?;
-        let env: ApplianceEnvelope = self
-            .call_json(
-                Method::PUT,
-                zone,
-                &format!("/appliance/{id}"),
-                None,
-                Some(body),
-                Retry::Busy,
-            )
-            .await?;
-        Database::try_from(env.appliance)
+        self.appliance(
+            Method::PUT,
+            zone,
+            &format!("/appliance/{id}"),
+            Some(body),
+            Retry::Busy,
+        )
+        .await
     }
 
     /// `PUT /appliance/{id}` with the description and tags only (no `Settings`, which the API
@@ -132,17 +117,14 @@ impl Client {
         let body = to_json(&LabelsEnvelope {
             appliance: Labels { description, tags },
         })?;
-        let env: ApplianceEnvelope = self
-            .call_json(
-                Method::PUT,
-                zone,
-                &format!("/appliance/{id}"),
-                None,
-                Some(body),
-                Retry::Busy,
-            )
-            .await?;
-        Database::try_from(env.appliance)
+        self.appliance(
+            Method::PUT,
+            zone,
+            &format!("/appliance/{id}"),
+            Some(body),
+            Retry::Busy,
+        )
+        .await
     }
 
     /// `PUT /appliance/{id}/config`: apply saved settings to the running appliance.
@@ -177,6 +159,23 @@ impl Client {
         self.call(Method::DELETE, zone, &path, None, None, Retry::Busy)
             .await?;
         Ok(())
+    }
+}
+
+impl Client {
+    /// A call whose answer is one appliance (`{"Appliance": {...}}`).
+    async fn appliance(
+        &self,
+        method: Method,
+        zone: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+    ) -> Result<Database, Error> {
+        let env: ApplianceEnvelope = self
+            .call_json(method, zone, path, None, body, retry)
+            .await?;
+        Database::try_from(env.appliance)
     }
 }
 
