@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::hostile::generators::{b64, encode};
+use crate::hostile::generators::b64;
 use crate::support::binder::{mariadb_url, postgres_url};
 use crate::support::capture::{Needle, assert_absent};
-use crate::support::logs::loopback_parameters;
+use crate::support::logs::{Secrets, credential_needles, loopback_parameters, needles_of};
 use crate::support::runtime_api::{Outcome, RuntimeApi};
 use crate::support::{MARIADB, MARIADB_10G, POSTGRES, POSTGRES_10G, new_id};
 
@@ -223,17 +223,6 @@ fn function_url_event(
     event
 }
 
-/// The password of a credentials answer, as handed out and percent-encoded.
-fn handed_out(what: &str, answer: &Value) -> Vec<Needle> {
-    let password = answer["credentials"]["password"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: no password in {answer}"));
-    vec![
-        Needle::new(what, password),
-        Needle::new(format!("{what} (encoded)"), encode(password)),
-    ]
-}
-
 /// Provision on loopback, bind dedicated and shared, read both, unbind, deprovision.
 async fn lifecycle(f: &mut Function, service: &str, plan: &str) -> Vec<Needle> {
     let id = new_id("lambdalog");
@@ -254,7 +243,10 @@ async fn lifecycle(f: &mut Function, service: &str, plan: &str) -> Vec<Needle> {
         let target = format!("{instance}/service_bindings/{binding}");
         let body = json!({"service_id": service, "plan_id": plan, "parameters": {"mode": mode}});
         let made = f.call("PUT", &target, Some(body), PASSWORD, 201).await;
-        needles.extend(handed_out(&format!("{mode} binding password"), &made));
+        needles.extend(credential_needles(
+            &format!("{mode} binding password"),
+            &made,
+        ));
         let read = f.call("GET", &target, None, PASSWORD, 200).await;
         assert_eq!(read["credentials"], made["credentials"]);
     }
@@ -295,35 +287,15 @@ async fn no_secret_reaches_the_lambda_logs_at_trace() {
     ] {
         assert!(logs.contains(line), "the log misses {line:?}:\n{logs}");
     }
-    let hex: String = RAW_KEY.iter().map(|b| format!("{b:02x}")).collect();
-    needles.extend([
-        Needle::new("broker password", PASSWORD),
-        Needle::new(
-            "broker basic auth",
-            b64(format!("{USER}:{PASSWORD}").as_bytes()),
-        ),
-        Needle::new("wrong password", WRONG_PASSWORD),
-        Needle::new(
-            "wrong basic auth",
-            b64(format!("{USER}:{WRONG_PASSWORD}").as_bytes()),
-        ),
-        Needle::new(
-            "intruder basic auth",
-            b64(format!("{INTRUDER}:{PASSWORD}").as_bytes()),
-        ),
-        Needle::new("SAKURA access token", TOKEN),
-        Needle::new("SAKURA access token secret", TOKEN_SECRET),
-        Needle::new(
-            "SAKURA basic auth",
-            b64(format!("{TOKEN}:{TOKEN_SECRET}").as_bytes()),
-        ),
-        Needle::new("encryption key (base64)", b64(RAW_KEY)),
-        Needle::new(
-            "encryption key (raw)",
-            String::from_utf8_lossy(RAW_KEY).into_owned(),
-        ),
-        Needle::new("encryption key (hex)", hex),
-    ]);
+    needles.extend(needles_of(&Secrets {
+        user: USER,
+        password: PASSWORD,
+        wrong_password: WRONG_PASSWORD,
+        intruder: INTRUDER,
+        token: TOKEN,
+        token_secret: TOKEN_SECRET,
+        raw_key: RAW_KEY,
+    }));
     assert_absent("the Lambda log", &logs, &needles);
     assert!(
         !logs.contains("raw JSON event received from Lambda"),

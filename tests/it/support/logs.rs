@@ -29,38 +29,53 @@ pub const WRONG_PASSWORD: &str = "wrongLOGa8Df3Gh6Jk";
 /// The encryption key: 32 printable bytes, so a raw leak shows up as text too.
 pub const RAW_KEY: &[u8; 32] = b"keyLOG-0123456789abcdefghijklmno";
 
-/// The secrets known before anything runs, in every form they could be printed in.
-pub fn static_needles() -> Vec<Needle> {
-    let hex: String = RAW_KEY.iter().map(|b| format!("{b:02x}")).collect();
+/// The secrets a broker runs with, all known before anything runs.
+pub struct Secrets<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+    /// A wrong password a test sends for `user`.
+    pub wrong_password: &'a str,
+    /// A user name the broker does not know, sent with the right password.
+    pub intruder: &'a str,
+    pub token: &'a str,
+    pub token_secret: &'a str,
+    pub raw_key: &'a [u8; 32],
+}
+
+/// `s` in every form it could be printed in.
+pub fn needles_of(s: &Secrets) -> Vec<Needle> {
+    let basic = |user: &str, password: &str| b64(format!("{user}:{password}").as_bytes());
+    let hex: String = s.raw_key.iter().map(|b| format!("{b:02x}")).collect();
     vec![
-        Needle::new("SAKURA access token", SAKURA_TOKEN),
-        Needle::new("SAKURA access token secret", SAKURA_SECRET),
-        Needle::new(
-            "SAKURA basic auth",
-            b64(format!("{SAKURA_TOKEN}:{SAKURA_SECRET}").as_bytes()),
-        ),
-        Needle::new("broker password", BROKER_PASSWORD),
-        Needle::new(
-            "broker basic auth",
-            b64(format!("{USER}:{BROKER_PASSWORD}").as_bytes()),
-        ),
-        Needle::new(
-            "intruder basic auth",
-            b64(format!("{INTRUDER}:{BROKER_PASSWORD}").as_bytes()),
-        ),
-        Needle::new("wrong password", WRONG_PASSWORD),
-        Needle::new(
-            "wrong basic auth",
-            b64(format!("{USER}:{WRONG_PASSWORD}").as_bytes()),
-        ),
-        Needle::new("encryption key (base64)", b64(RAW_KEY)),
+        Needle::new("SAKURA access token", s.token),
+        Needle::new("SAKURA access token secret", s.token_secret),
+        Needle::new("SAKURA basic auth", basic(s.token, s.token_secret)),
+        Needle::new("broker password", s.password),
+        Needle::new("broker basic auth", basic(s.user, s.password)),
+        Needle::new("intruder basic auth", basic(s.intruder, s.password)),
+        Needle::new("wrong password", s.wrong_password),
+        Needle::new("wrong basic auth", basic(s.user, s.wrong_password)),
+        Needle::new("encryption key (base64)", b64(s.raw_key)),
         Needle::new(
             "encryption key (raw)",
-            String::from_utf8_lossy(RAW_KEY).into_owned(),
+            String::from_utf8_lossy(s.raw_key).into_owned(),
         ),
         Needle::new("encryption key (hex)", hex),
-        Needle::new("encryption key (bytes)", format!("{:?}", &RAW_KEY[..12])),
+        Needle::new("encryption key (bytes)", format!("{:?}", &s.raw_key[..12])),
     ]
+}
+
+/// The secrets of the log tests' brokers, in every form they could be printed in.
+pub fn static_needles() -> Vec<Needle> {
+    needles_of(&Secrets {
+        user: USER,
+        password: BROKER_PASSWORD,
+        wrong_password: WRONG_PASSWORD,
+        intruder: INTRUDER,
+        token: SAKURA_TOKEN,
+        token_secret: SAKURA_SECRET,
+        raw_key: RAW_KEY,
+    })
 }
 
 /// A broker whose simulator is backed by the real servers, with the secrets above.
